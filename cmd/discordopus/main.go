@@ -1,0 +1,332 @@
+// Command discordopus is the DiscordOpus desktop app: a node of the private
+// DiscordOpus network and, until the UI arrives, a terminal client.
+//
+//	discordopus init      create an identity (asks for a passphrase)
+//	discordopus id        print PeerID, addresses and an invite
+//	discordopus run       start the node and show its status
+//	discordopus peers     list the running node's connected peers
+//	discordopus ping P    ping a peer (PeerID, /p2p multiaddr or invite)
+//	discordopus passwd    change the passphrase
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/discordopus/discordopus/chat"
+	"github.com/discordopus/discordopus/keystore"
+	"github.com/discordopus/discordopus/node"
+)
+
+const usage = `usage: discordopus <command> [flags]
+
+commands:
+  init      create an identity in the data directory
+  id        print your PeerID, addresses and an invite
+  run       start the node and show its status
+  peers     list the running node's connected peers
+  ping P    ping a peer: a PeerID, a /p2p multiaddr or an invite
+  passwd    change the passphrase
+
+Run "discordopus <command> -h" for a command's flags.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "discordopus:", err)
+		os.Exit(1)
+	}
+}
+
+// command is one subcommand: its flags are the shared ones plus the
+// passphrase file.
+type command struct {
+	name    string
+	flags   node.Flags
+	passOpt keystore.PassphraseOptions
+	fs      *flag.FlagSet
+	out     io.Writer
+	unlock  func() ([]byte, error) // overrides the passphrase sources
+}
+
+func run(args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(out, usage)
+		return nil
+	}
+	c := &command{name: args[0], out: out}
+	c.fs = flag.NewFlagSet("discordopus "+c.name, flag.ContinueOnError)
+	c.flags.Register(c.fs, node.RoleDesktop)
+	c.fs.StringVar(&c.passOpt.File, "passphrase-file", "", "read the passphrase from this file (else $DISCORDOPUS_PASSPHRASE, else a prompt)")
+	count := c.fs.Int("count", 3, "ping: round trips to measure")
+	initFirst := c.fs.Bool("init", false, "run: create an identity first if there is none")
+	if err := c.fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, dataDir, err := c.flags.Resolve()
+	if err != nil {
+		return err
+	}
+	switch c.name {
+	case "init":
+		pass, err := c.init(dataDir)
+		clear(pass)
+		return err
+	case "id":
+		return c.id(cfg, dataDir)
+	case "run":
+		if *initFirst && !initialized(dataDir) {
+			pass, err := c.init(dataDir)
+			if err != nil {
+				return err
+			}
+			// Unlock with the passphrase just chosen rather than ask again.
+			c.unlock = func() ([]byte, error) { return pass, nil }
+		}
+		return c.run(cfg, dataDir)
+	case "peers":
+		return c.peers(dataDir)
+	case "ping":
+		if c.fs.NArg() != 1 {
+			return errors.New("usage: discordopus ping <PeerID | /p2p multiaddr | invite>")
+		}
+		return c.ping(cfg, dataDir, c.fs.Arg(0), *count)
+	case "passwd":
+		return c.passwd(dataDir)
+	}
+	return fmt.Errorf("unknown command %q\n\n%s", c.name, usage)
+}
+
+func initialized(dataDir string) bool {
+	_, err := os.Stat(filepath.Join(dataDir, keystore.FileName))
+	return err == nil
+}
+
+// init creates the identity and returns the passphrase chosen for it; the
+// caller clears it.
+func (c *command) init(dataDir string) ([]byte, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dataDir, err)
+	}
+	if initialized(dataDir) {
+		return nil, fmt.Errorf("%s already holds an identity; it is never overwritten", dataDir)
+	}
+	fmt.Fprintf(c.out, "Creating a new identity in %s.\nChoose a passphrase: it encrypts your keys and messages on this machine.\n", dataDir)
+	pass, err := keystore.ReadNewPassphrase(c.passOpt, "New passphrase: ")
+	if err != nil {
+		return nil, err
+	}
+	ks, err := keystore.Create(filepath.Join(dataDir, keystore.FileName), pass)
+	if err != nil {
+		clear(pass)
+		return nil, err
+	}
+	defer ks.Close()
+	fmt.Fprintf(c.out, "Created identity %s\n", ks.PeerID())
+	return pass, nil
+}
+
+// passphrase unlocks the keystore: with c.unlock if set, else from the
+// configured sources.
+func (c *command) passphrase() func() ([]byte, error) {
+	if c.unlock != nil {
+		return c.unlock
+	}
+	return func() ([]byte, error) { return keystore.ReadPassphrase(c.passOpt, "Passphrase: ") }
+}
+
+func (c *command) id(cfg node.Config, dataDir string) error {
+	if ctl, err := node.DialControl(dataDir); err == nil {
+		s, err := ctl.Status()
+		if err != nil {
+			return err
+		}
+		c.printID(s.PeerID, s.Addrs, s.Invite)
+		return nil
+	}
+	path := filepath.Join(dataDir, keystore.FileName)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("%w in %s: run `discordopus init` first", node.ErrNotInitialized, dataDir)
+	}
+	pass, err := c.passphrase()()
+	if err != nil {
+		return err
+	}
+	ks, err := keystore.Open(path, pass)
+	clear(pass)
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	addrs, err := node.ExpectedAddrs(cfg)
+	if err != nil {
+		return err
+	}
+	full, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: ks.PeerID(), Addrs: addrs})
+	strs := make([]string, len(full))
+	for i, a := range full {
+		strs[i] = a.String()
+	}
+	c.printID(ks.PeerID().String(), strs, chat.Invite{Peer: ks.PeerID(), Addrs: addrs}.String())
+	return nil
+}
+
+func (c *command) printID(id string, addrs []string, invite string) {
+	fmt.Fprintf(c.out, "PeerID: %s\n", id)
+	for _, a := range addrs {
+		fmt.Fprintf(c.out, "address: %s\n", a)
+	}
+	fmt.Fprintf(c.out, "invite: %s\n", invite)
+}
+
+// statusEvery is how often `run` prints a one-line summary.
+const statusEvery = 30 * time.Second
+
+func (c *command) run(cfg node.Config, dataDir string) error {
+	log := node.NewLogger(cfg, os.Stderr)
+	n, err := node.New(node.Options{
+		Role: node.RoleDesktop, DataDir: dataDir, Config: cfg, Passphrase: c.passphrase(), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	s := n.Status()
+	c.printID(s.PeerID, s.Addrs, s.Invite)
+	switch {
+	case s.Bootstrap == 0 && cfg.MDNS:
+		fmt.Fprintln(c.out, "no bootstrap peers configured: looking for peers on the local network only")
+	case s.Bootstrap == 0:
+		fmt.Fprintln(c.out, "no bootstrap peers and mDNS off: waiting for peers to connect to us")
+	}
+	go n.WatchPeers(ctx, func(e node.PeerEvent) {
+		verb := "connected"
+		if !e.Connected {
+			verb = "disconnected"
+		}
+		fmt.Fprintf(c.out, "peer %s: %s (%d connected)\n", verb, e.Peer, e.Total)
+	})
+	go func() {
+		select {
+		case <-n.DHT().Ready():
+			fmt.Fprintf(c.out, "DHT ready: %d peers in the routing table\n", n.DHT().RoutingTableSize())
+		case <-ctx.Done():
+			return
+		}
+		t := time.NewTicker(statusEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s := n.Status()
+				fmt.Fprintf(c.out, "status: %d peers connected, %d in the routing table\n", s.Peers, s.RoutingTable)
+			}
+		}
+	}()
+	err = n.Serve(ctx)
+	fmt.Fprintln(c.out, "stopped")
+	return err
+}
+
+func (c *command) peers(dataDir string) error {
+	ctl, err := node.DialControl(dataDir)
+	if err != nil {
+		return fmt.Errorf("%w: start it with `discordopus run`", err)
+	}
+	peers, err := ctl.Peers()
+	if err != nil {
+		return err
+	}
+	if len(peers) == 0 {
+		fmt.Fprintln(c.out, "no peers connected")
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tADDRESS\tDIRECTION\tLATENCY\tAGENT")
+	for _, p := range peers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.PeerID, p.Addr, p.Direction, p.Latency.Round(time.Microsecond), p.Agent)
+	}
+	return tw.Flush()
+}
+
+// ping asks the running node, or starts a node for the purpose when none
+// runs.
+func (c *command) ping(cfg node.Config, dataDir, target string, count int) error {
+	var res node.PingResult
+	if ctl, err := node.DialControl(dataDir); err == nil {
+		if res, err = ctl.Ping(target, count); err != nil {
+			return err
+		}
+	} else {
+		n, err := node.New(node.Options{
+			Role: node.RoleDesktop, DataDir: dataDir, Config: cfg, Passphrase: c.passphrase(),
+			Logger: node.NewLogger(node.Config{LogLevel: "warn"}, os.Stderr),
+		})
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan error, 1)
+		go func() { served <- n.Serve(ctx) }()
+		res, err = pingWhenJoined(ctx, n, target, count)
+		cancel()
+		if serr := <-served; err == nil {
+			err = serr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(c.out, "peer %s (found: %s) at %s\n", res.PeerID, res.Found, res.Addr)
+	for i, rtt := range res.RTTs {
+		fmt.Fprintf(c.out, "seq=%d time=%s\n", i+1, rtt.Round(time.Microsecond))
+	}
+	return nil
+}
+
+// pingWhenJoined waits for the DHT (when there is one to join) before a
+// PeerID lookup.
+func pingWhenJoined(ctx context.Context, n *node.Node, target string, count int) (node.PingResult, error) {
+	if len(n.DHT().Bootstrap()) > 0 {
+		select {
+		case <-n.DHT().Ready():
+		case <-time.After(20 * time.Second):
+			return node.PingResult{}, errors.New("could not join the DHT within 20s: no bootstrap peer reachable")
+		}
+	}
+	return n.Ping(ctx, target, count)
+}
+
+func (c *command) passwd(dataDir string) error {
+	path := filepath.Join(dataDir, keystore.FileName)
+	old, err := keystore.ReadPassphrase(c.passOpt, "Current passphrase: ")
+	if err != nil {
+		return err
+	}
+	defer clear(old)
+	newOpt := keystore.PassphraseOptions{Env: "DISCORDOPUS_NEW_PASSPHRASE"}
+	newPass, err := keystore.ReadNewPassphrase(newOpt, "New passphrase: ")
+	if err != nil {
+		return err
+	}
+	defer clear(newPass)
+	if err := keystore.ChangePassphrase(path, old, newPass); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out, "passphrase changed")
+	return nil
+}

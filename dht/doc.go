@@ -1,0 +1,66 @@
+// Package dht is DiscordOpus's private Kademlia network: peer routing by
+// PeerID and signed records, on go-libp2p-kad-dht under our own protocol.
+//
+// # Network
+//
+// Every node speaks /discordopus/kad/1.0.0 (protocol prefix "/discordopus")
+// and nothing else: a node of the public IPFS DHT (/ipfs/kad/1.0.0) shares no
+// protocol with us, so it can neither enter our routing tables nor query
+// ours, and our records never leak into it.
+//
+// Infrastructure nodes (discordopusd) run in server mode: they answer
+// queries and hold records. Desktop nodes run in auto mode, which turns into
+// server mode only once AutoNAT has seen the node publicly reachable; the
+// user can force either mode. Note that auto mode stays a client on loopback
+// and LAN-only networks, so tests and LAN deployments choose server mode.
+//
+// # Bootstrap
+//
+// A node joins by connecting to bootstrap peers: the compiled-in default list
+// (which may be empty), the config file and --bootstrap flags. Serve dials
+// them concurrently, each with its own deadline; when none answers it says so
+// and retries with exponential backoff (1 s doubling to 5 min), and it
+// re-bootstraps whenever the routing table empties. With no bootstrap peer
+// at all the node still works on its LAN through mDNS (see package node).
+// The routing table is refreshed every RefreshInterval (default 10 min).
+//
+// # Lookups
+//
+// Every lookup has a deadline: FindPeer on an unreachable target can
+// otherwise wait for the whole query to starve. FindPeer applies
+// Options.FindPeerTimeout (default 15 s) unless the caller's context ends
+// sooner.
+//
+// # Addresses
+//
+// In production (the default, AllowPrivateAddrs false) the address filter
+// keeps loopback, private and link-local addresses out of what this node
+// learns from and returns to the DHT, and peers that have only such addresses
+// out of the routing table and queries: they are useless to anyone on the
+// internet and leak the shape of home networks. LAN and test configurations
+// set AllowPrivateAddrs and keep them.
+//
+// # Signed record namespaces
+//
+// Records are stored under keys "/<namespace>/<owner PeerID bytes>". A
+// namespace registered with SignedNamespace accepts only values that are a
+// SignedRecord signed by the key of the PeerID in the record's key, and
+// selects the one with the highest sequence number (newest wins; equal
+// sequence numbers with different payloads are resolved by the larger
+// payload bytes, so every node picks the same one). The encoding, in
+// protobuf wire format:
+//
+//	message SignedRecord {
+//	  uint32 version   = 1; // 1
+//	  uint64 seq       = 2; // strictly increasing per owner and namespace
+//	  bytes  payload   = 3; // at most the namespace's MaxPayload bytes
+//	  bytes  signature = 4; // Ed25519 over the signing input below
+//	}
+//
+// The signature covers "discordopus/dht-record/v1" || 0x00 || key || 0x00 ||
+// seq (8 bytes, big endian) || payload, so a signature for one namespace or
+// owner cannot be replayed under another. A whole record is at most
+// MaxRecordSize bytes; the size is checked before anything is decoded.
+// Prekey bundles (the next protocol to use this) register their namespace and
+// a payload check of their own.
+package dht

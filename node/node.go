@@ -1,0 +1,290 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/discordopus/discordopus/dht"
+	"github.com/discordopus/discordopus/keystore"
+	"github.com/discordopus/discordopus/store"
+)
+
+// Files in the data directory.
+const (
+	nodeKeyFile   = "node.key" // infrastructure identity, no passphrase
+	storeDir      = "db"
+	controlSocket = "control.sock"
+)
+
+// ErrNotInitialized means the data directory holds no identity yet.
+var ErrNotInitialized = errors.New("no identity here yet")
+
+// NodeKeyPath is where an infrastructure node keeps its identity key.
+func NodeKeyPath(dataDir string) string { return filepath.Join(dataDir, nodeKeyFile) }
+
+// Options say what node to build.
+type Options struct {
+	Role    Role
+	DataDir string
+	Config  Config
+	// Passphrase unlocks a desktop node's keystore. It is called only once
+	// the data directory is locked, so a second instance fails fast.
+	Passphrase func() ([]byte, error)
+	Logger     *slog.Logger
+	// Metrics, if set, receives libp2p's and the node's metrics; Config.Metrics
+	// says where to serve them.
+	Metrics *prometheus.Registry
+}
+
+// Node is one running DiscordOpus node.
+type Node struct {
+	role    Role
+	dataDir string
+	cfg     Config
+	log     *slog.Logger
+
+	lock     *dirLock
+	keys     *keystore.Keystore // nil on infrastructure nodes
+	store    *store.Store       // nil on infrastructure nodes
+	host     host.Host
+	dht      *dht.DHT
+	control  net.Listener
+	metrics  net.Listener
+	registry *prometheus.Registry
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a node: it locks the data directory, unlocks the identity,
+// opens the store, starts the libp2p host and its DHT, and binds the control
+// socket and metrics endpoint. Nothing talks to the network until Serve.
+func New(o Options) (_ *Node, err error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if err := o.Config.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{role: o.Role, dataDir: o.DataDir, cfg: o.Config, log: o.Logger, registry: o.Metrics}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.lock, err = lockDataDir(o.DataDir); err != nil {
+		return nil, err
+	}
+	priv, err := n.openIdentity(o)
+	if err != nil {
+		return nil, err
+	}
+	listen, _ := o.Config.ListenAddrs()
+	var reg prometheus.Registerer
+	if o.Metrics != nil {
+		reg = o.Metrics
+	}
+	if n.host, err = newHost(o.Role, priv, listen, reg); err != nil {
+		return nil, err
+	}
+	bootstrap, _ := o.Config.BootstrapPeers()
+	mode, _ := dht.ParseMode(o.Config.DHTMode)
+	n.dht, err = dht.New(n.host, dht.Options{
+		Mode:              mode,
+		Bootstrap:         bootstrap,
+		AllowPrivateAddrs: o.Config.PrivateAddrs,
+		Logger:            o.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n.control, err = listenControl(filepath.Join(o.DataDir, controlSocket)); err != nil {
+		return nil, err
+	}
+	if o.Metrics != nil && o.Config.Metrics != "" {
+		n.registerMetrics(o.Metrics)
+		if n.metrics, err = net.Listen("tcp", o.Config.Metrics); err != nil {
+			return nil, fmt.Errorf("metrics endpoint %s: %w", o.Config.Metrics, err)
+		}
+	}
+	return n, nil
+}
+
+// openIdentity unlocks the desktop keystore and opens the store, or loads
+// an infrastructure node's key.
+func (n *Node) openIdentity(o Options) (crypto.PrivKey, error) {
+	if o.Role == RoleInfrastructure {
+		return keystore.LoadOrCreateNodeKey(NodeKeyPath(o.DataDir))
+	}
+	path := filepath.Join(o.DataDir, keystore.FileName)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s: run `discordopus init` first", ErrNotInitialized, o.DataDir)
+	}
+	if o.Passphrase == nil {
+		return nil, errors.New("keystore is locked and no passphrase source was given")
+	}
+	pass, err := o.Passphrase()
+	if err != nil {
+		return nil, err
+	}
+	n.keys, err = keystore.Open(path, pass)
+	clear(pass)
+	if err != nil {
+		return nil, err
+	}
+	n.store, err = store.Open(store.Options{
+		Dir:           filepath.Join(o.DataDir, storeDir),
+		EncryptionKey: n.keys.Subkey(keystore.LabelStoreEncryption),
+		SealKey:       n.keys.Subkey(keystore.LabelStoreSeal),
+		Logger:        o.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n.keys.PrivKey(), nil
+}
+
+// Serve runs the node's services until ctx ends, then shuts everything down:
+// the DHT is closed, the host stopped, the store flushed and closed, the
+// data directory unlocked.
+func (n *Node) Serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	serve := func(name string, f func(context.Context) error) {
+		wg.Go(func() {
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("service stopped", "service", name, "err", err)
+			}
+		})
+	}
+	serve("dht", n.dht.Serve)
+	if n.store != nil {
+		serve("store", n.store.Serve)
+	}
+	if n.cfg.MDNS {
+		serve("mdns", n.serveMDNS)
+	}
+	serve("control", n.serveControl)
+	if n.metrics != nil {
+		serve("metrics", n.serveMetrics)
+	}
+	n.log.Info("node started", "role", n.role, "peer", n.host.ID(), "addrs", n.host.Addrs())
+	<-ctx.Done()
+	n.log.Info("shutting down")
+	wg.Wait()
+	return n.Close()
+}
+
+// Close releases everything New acquired. Serve calls it on return; call it
+// yourself only for a node you never served.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		if n.control != nil {
+			n.control.Close()
+		}
+		if n.metrics != nil {
+			n.metrics.Close()
+		}
+		if n.dht != nil {
+			errs = append(errs, n.dht.Close())
+		}
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		if n.keys != nil {
+			n.keys.Close()
+		}
+		n.lock.release()
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
+
+// ID is the node's PeerID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Host is the libp2p host, for the protocol services built on it.
+func (n *Node) Host() host.Host { return n.host }
+
+// DHT is the node's handle on the private Kademlia network.
+func (n *Node) DHT() *dht.DHT { return n.dht }
+
+// MetricsAddr is where the metrics endpoint listens, or "" if none.
+func (n *Node) MetricsAddr() string {
+	if n.metrics == nil {
+		return ""
+	}
+	return n.metrics.Addr().String()
+}
+
+// Store is the encrypted local store; nil on infrastructure nodes.
+func (n *Node) Store() *store.Store { return n.store }
+
+// Addrs are the node's full multiaddrs (with /p2p/<PeerID>), interface
+// addresses expanded.
+func (n *Node) Addrs() []string {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	if err != nil {
+		return nil
+	}
+	out := make([]string, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// PeerEvent says a peer connected or went away.
+type PeerEvent struct {
+	Peer      peer.ID
+	Connected bool
+	Total     int // connected peers after the event
+}
+
+// WatchPeers calls f for every peer that connects or disconnects until ctx
+// ends.
+func (n *Node) WatchPeers(ctx context.Context, f func(PeerEvent)) error {
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return fmt.Errorf("watch peers: %w", err)
+	}
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-sub.Out():
+			if !ok {
+				return nil
+			}
+			ev := e.(event.EvtPeerConnectednessChanged)
+			switch ev.Connectedness {
+			case network.Connected, network.NotConnected:
+				f(PeerEvent{Peer: ev.Peer, Connected: ev.Connectedness == network.Connected, Total: len(n.host.Network().Peers())})
+			}
+		}
+	}
+}
+
+// shutdownTimeout bounds how long the metrics server may take to stop.
+const shutdownTimeout = 5 * time.Second

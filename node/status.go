@@ -1,0 +1,172 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/discordopus/discordopus/chat"
+)
+
+// Status is what a node says about itself.
+type Status struct {
+	PeerID       string   `json:"peer_id"`
+	Role         string   `json:"role"`
+	Addrs        []string `json:"addrs"`
+	Invite       string   `json:"invite"`
+	Peers        int      `json:"peers"`
+	RoutingTable int      `json:"routing_table"`
+	DHTMode      string   `json:"dht_mode"`
+	DHTReady     bool     `json:"dht_ready"`
+	Bootstrap    int      `json:"bootstrap_peers"`
+}
+
+// Status reports the node's identity, addresses and place in the network.
+func (n *Node) Status() Status {
+	ready := false
+	select {
+	case <-n.dht.Ready():
+		ready = true
+	default:
+	}
+	return Status{
+		PeerID:       n.host.ID().String(),
+		Role:         n.role.String(),
+		Addrs:        n.Addrs(),
+		Invite:       n.Invite().String(),
+		Peers:        len(n.host.Network().Peers()),
+		RoutingTable: n.dht.RoutingTableSize(),
+		DHTMode:      n.dht.Mode().String(),
+		DHTReady:     ready,
+		Bootstrap:    len(n.dht.Bootstrap()),
+	}
+}
+
+// Invite is what another node needs to reach this one.
+func (n *Node) Invite() chat.Invite {
+	return chat.Invite{Peer: n.host.ID(), Addrs: n.host.Addrs()}
+}
+
+// PeerInfo describes one connected peer.
+type PeerInfo struct {
+	PeerID    string        `json:"peer_id"`
+	Addr      string        `json:"addr"`
+	Direction string        `json:"direction"`
+	Latency   time.Duration `json:"latency_ns"`
+	Agent     string        `json:"agent,omitempty"`
+}
+
+// Peers lists the connected peers, sorted by PeerID.
+func (n *Node) Peers() []PeerInfo {
+	var out []PeerInfo
+	for _, p := range n.host.Network().Peers() {
+		conns := n.host.Network().ConnsToPeer(p)
+		if len(conns) == 0 {
+			continue
+		}
+		c := conns[0]
+		info := PeerInfo{
+			PeerID:    p.String(),
+			Addr:      c.RemoteMultiaddr().String(),
+			Direction: strings.ToLower(c.Stat().Direction.String()),
+			Latency:   n.host.Peerstore().LatencyEWMA(p),
+		}
+		if v, err := n.host.Peerstore().Get(p, "AgentVersion"); err == nil {
+			info.Agent, _ = v.(string)
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b PeerInfo) int { return strings.Compare(a.PeerID, b.PeerID) })
+	return out
+}
+
+// PingResult is the outcome of pinging a peer.
+type PingResult struct {
+	PeerID string          `json:"peer_id"`
+	Addr   string          `json:"addr"`
+	Found  string          `json:"found"` // how the peer was located: connected, dht, address
+	RTTs   []time.Duration `json:"rtts_ns"`
+}
+
+// Ping locates target, connects to it and measures count round trips.
+// target is a PeerID (looked up through the DHT), a multiaddr ending in
+// /p2p/<PeerID>, or an invite.
+func (n *Node) Ping(ctx context.Context, target string, count int) (PingResult, error) {
+	if count <= 0 {
+		count = 3
+	}
+	count = min(count, 100)
+	ai, found, err := n.Resolve(ctx, target)
+	if err != nil {
+		return PingResult{}, err
+	}
+	if ai.ID == n.host.ID() {
+		return PingResult{}, errors.New("that is this node's own PeerID")
+	}
+	res := PingResult{PeerID: ai.ID.String(), Found: found}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := n.host.Connect(network.WithDialPeerTimeout(cctx, 15*time.Second), ai); err != nil {
+		return res, fmt.Errorf("connect to %s: %w", ai.ID, err)
+	}
+	if conns := n.host.Network().ConnsToPeer(ai.ID); len(conns) > 0 {
+		res.Addr = conns[0].RemoteMultiaddr().String()
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Duration(count)*5*time.Second)
+	defer cancel()
+	results := ping.Ping(pctx, n.host, ai.ID)
+	for r := range results {
+		if r.Error != nil {
+			return res, fmt.Errorf("ping %s: %w", ai.ID, r.Error)
+		}
+		res.RTTs = append(res.RTTs, r.RTT)
+		if len(res.RTTs) == count {
+			break
+		}
+	}
+	if len(res.RTTs) < count {
+		return res, fmt.Errorf("ping %s: %w", ai.ID, context.DeadlineExceeded)
+	}
+	return res, nil
+}
+
+// Resolve turns a PeerID, a /p2p multiaddr or an invite into addresses to
+// dial, and says how it found them.
+func (n *Node) Resolve(ctx context.Context, target string) (peer.AddrInfo, string, error) {
+	target = strings.TrimSpace(target)
+	switch {
+	case chat.LooksLikeInvite(target):
+		inv, err := chat.ParseInvite(target)
+		return inv.AddrInfo(), "invite", err
+	case strings.HasPrefix(target, "/"):
+		a, err := ma.NewMultiaddr(target)
+		if err != nil {
+			return peer.AddrInfo{}, "", fmt.Errorf("address %q: %w", target, err)
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil {
+			return peer.AddrInfo{}, "", fmt.Errorf("address %q must end in /p2p/<PeerID>: %w", target, err)
+		}
+		return *ai, "address", nil
+	}
+	id, err := peer.Decode(target)
+	if err != nil {
+		return peer.AddrInfo{}, "", fmt.Errorf("%q is not a PeerID, a /p2p multiaddr or an invite", target)
+	}
+	if n.host.Network().Connectedness(id) == network.Connected {
+		return n.host.Peerstore().PeerInfo(id), "connected", nil
+	}
+	ai, err := n.dht.FindPeer(ctx, id)
+	if err != nil {
+		return peer.AddrInfo{}, "", err
+	}
+	return ai, "dht", nil
+}
