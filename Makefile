@@ -37,10 +37,11 @@ bench: deps
 ## fuzz: run each fuzz target for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./keystore/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./keystore/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenSealed$$' -fuzztime $(FUZZTIME) ./store/
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenRecord$$' -fuzztime $(FUZZTIME) ./dht/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseInvite$$' -fuzztime $(FUZZTIME) ./chat/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./node/
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -35,10 +35,12 @@
 //
 // In production (the default, AllowPrivateAddrs false) the address filter
 // keeps loopback, private and link-local addresses out of what this node
-// learns from and returns to the DHT, and peers that have only such addresses
-// out of the routing table and queries: they are useless to anyone on the
-// internet and leak the shape of home networks. LAN and test configurations
-// set AllowPrivateAddrs and keep them.
+// learns from the DHT, and peers that have only such addresses out of its
+// routing table and queries: they are useless to anyone on the internet and
+// leak the shape of home networks. What a DHT server hands out about a peer
+// is what that peer advertised, so the other half of the rule lives in
+// package node: a production host advertises only public addresses. LAN and
+// test configurations set AllowPrivateAddrs and keep them.
 //
 // # Signed record namespaces
 //
@@ -46,8 +48,8 @@
 // namespace registered with SignedNamespace accepts only values that are a
 // SignedRecord signed by the key of the PeerID in the record's key, and
 // selects the one with the highest sequence number (newest wins; equal
-// sequence numbers with different payloads are resolved by the larger
-// payload bytes, so every node picks the same one). The encoding, in
+// sequence numbers with different values are resolved by the larger value
+// bytes, so every node picks the same one). The encoding, in
 // protobuf wire format:
 //
 //	message SignedRecord {
@@ -59,8 +61,12 @@
 //
 // The signature covers "discordopus/dht-record/v1" || 0x00 || key || 0x00 ||
 // seq (8 bytes, big endian) || payload, so a signature for one namespace or
-// owner cannot be replayed under another. A whole record is at most
-// MaxRecordSize bytes; the size is checked before anything is decoded.
+// owner cannot be replayed under another. Only the canonical encoding is
+// accepted (fields once each, in order, minimal varints) and only Ed25519
+// owners, whose signatures are not malleable: so a record has exactly one
+// valid byte string, and no one but its owner can make another. A whole
+// record is at most MaxRecordSize bytes; the size is checked before anything
+// is decoded.
 // Prekey bundles (the next protocol to use this) register their namespace and
 // a payload check of their own.
 package dht

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -130,16 +131,27 @@ const maxConfigSize = 1 << 20
 // error unless required (the user named it with --config).
 func LoadConfig(path string, r Role, required bool) (Config, error) {
 	c := DefaultConfig(r)
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) && !required {
 		return c, nil
 	}
 	if err != nil {
 		return c, fmt.Errorf("read config: %w", err)
 	}
-	if len(b) > maxConfigSize {
-		return c, fmt.Errorf("config %s: %d bytes is more than a config file can be", path, len(b))
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	f.Close()
+	if err != nil {
+		return c, fmt.Errorf("read config: %w", err)
 	}
+	if len(b) > maxConfigSize {
+		return c, fmt.Errorf("config %s: more than %d bytes; that is not a config file", path, maxConfigSize)
+	}
+	return parseConfig(b, path, r)
+}
+
+// parseConfig decodes a config file's bytes over the role's defaults.
+func parseConfig(b []byte, path string, r Role) (Config, error) {
+	c := DefaultConfig(r)
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -124,3 +127,43 @@ func TestFlagsOverrideConfig(t *testing.T) {
 }
 
 func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("test", flag.ContinueOnError) }
+
+func TestNewInviteDropsLoopback(t *testing.T) {
+	id, _ := peer.Decode("12D3KooWKL1TRRpXPF8Su4ZLqECbZ5icyh328gyzmBTKmdQfyYje")
+	addrs := []ma.Multiaddr{
+		ma.StringCast("/ip4/127.0.0.1/tcp/7405"),
+		ma.StringCast("/ip6/::1/tcp/7405"),
+		ma.StringCast("/ip6/fe80::1/tcp/7405"),
+		ma.StringCast("/ip4/192.168.1.20/tcp/7405"),
+		ma.StringCast("/ip4/203.0.113.7/udp/7405/quic-v1"),
+	}
+	cfg := DefaultConfig(RoleDesktop)
+	inv := NewInvite(cfg, id, addrs)
+	if len(inv.Addrs) != 2 || !inv.Addrs[0].Equal(addrs[3]) || !inv.Addrs[1].Equal(addrs[4]) {
+		t.Fatalf("invite addrs %v: want the LAN and public ones only", inv.Addrs)
+	}
+	cfg.PrivateAddrs = true
+	if inv := NewInvite(cfg, id, addrs); len(inv.Addrs) != len(addrs) {
+		t.Fatalf("with private_addrs the invite keeps all: got %v", inv.Addrs)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"listen": ["/ip4/0.0.0.0/tcp/7405"], "bootstrap": ["/ip4/203.0.113.7/tcp/7406/p2p/12D3KooWKL1TRRpXPF8Su4ZLqECbZ5icyh328gyzmBTKmdQfyYje"], "mdns": false, "dht_mode": "server"}`))
+	f.Add([]byte("{\n\"mdns\": \"yes\"}"))
+	f.Add([]byte(`{"metrics": "127.0.0.1:9464", "log_level": "debug"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := parseConfig(b, "fuzz.json", RoleDesktop)
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz.json") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		// What parses is valid and usable.
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("parsed config fails validation: %v", err)
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -57,11 +58,13 @@ func listenControl(path string) (net.Listener, error) {
 	return l, nil
 }
 
+// serveControl answers control requests until ctx ends; it returns only
+// once every handler has finished, so none outlives the node.
 func (n *Node) serveControl(ctx context.Context) error {
-	go func() {
-		<-ctx.Done()
-		n.control.Close()
-	}()
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	stop := context.AfterFunc(ctx, func() { n.control.Close() })
+	defer stop()
 	for {
 		c, err := n.control.Accept()
 		if err != nil {
@@ -70,7 +73,12 @@ func (n *Node) serveControl(ctx context.Context) error {
 			}
 			return fmt.Errorf("control socket: %w", err)
 		}
-		go n.handleControl(ctx, c)
+		handlers.Go(func() {
+			// Unblock a handler waiting on a silent client at shutdown.
+			stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+			defer stop()
+			n.handleControl(ctx, c)
+		})
 	}
 }
 
@@ -80,6 +88,9 @@ func (n *Node) handleControl(ctx context.Context, c net.Conn) {
 	var req controlRequest
 	var resp controlResponse
 	line, err := bufio.NewReader(io.LimitReader(c, maxControlRequest)).ReadBytes('\n')
+	if len(line) == 0 && errors.Is(err, io.EOF) {
+		return // a client checking that the node runs
+	}
 	if err == nil {
 		err = json.Unmarshal(line, &req)
 	}

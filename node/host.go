@@ -19,6 +19,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/discordopus/discordopus/dht"
 )
 
 // Version is reported to peers in identify's agent string.
@@ -30,7 +32,12 @@ var ErrPortInUse = errors.New("listen address already in use")
 // newHost builds the libp2p host: TCP and QUIC, Noise and TLS, yamux,
 // identify and ping, the role's resource and connection managers, and
 // AutoNAT (client everywhere; infrastructure nodes also serve it).
-func newHost(r Role, priv crypto.PrivKey, listen []ma.Multiaddr, reg prometheus.Registerer) (host.Host, error) {
+//
+// With publicOnly (production), the host advertises only public addresses:
+// identify and signed peer records carry no loopback or private address, so
+// no DHT server can hand one out. LAN peers still meet through mDNS, which
+// announces the interfaces' own addresses.
+func newHost(r Role, priv crypto.PrivKey, listen []ma.Multiaddr, publicOnly bool, reg prometheus.Registerer) (host.Host, error) {
 	if err := checkListenAddrs(listen); err != nil {
 		return nil, err
 	}
@@ -57,6 +64,9 @@ func newHost(r Role, priv crypto.PrivKey, listen []ma.Multiaddr, reg prometheus.
 	}
 	if r == RoleInfrastructure {
 		opts = append(opts, libp2p.EnableNATService(), libp2p.EnableAutoNATv2())
+	}
+	if publicOnly {
+		opts = append(opts, libp2p.AddrsFactory(dht.PublicAddrs))
 	}
 	if reg != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(reg))

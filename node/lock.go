@@ -15,8 +15,23 @@ var ErrAlreadyRunning = errors.New("another DiscordOpus node is already running 
 // the process dies, so a crash never leaves a stale lock behind.
 type dirLock struct{ f *os.File }
 
+// LockDataDir takes the data directory's lock for a command that must not
+// run beside a node (a passphrase change); call unlock when done.
+func LockDataDir(dir string) (unlock func(), err error) {
+	l, err := lockDataDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
+}
+
+// lockDataDir creates dir if needed, makes it private to its owner (it holds
+// the keystore, the database and the control socket), and locks it.
 func lockDataDir(dir string) (*dirLock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/discordopus/discordopus/dht"
@@ -99,7 +100,7 @@ func New(o Options) (_ *Node, err error) {
 	if o.Metrics != nil {
 		reg = o.Metrics
 	}
-	if n.host, err = newHost(o.Role, priv, listen, reg); err != nil {
+	if n.host, err = newHost(o.Role, priv, listen, !o.Config.PrivateAddrs, reg); err != nil {
 		return nil, err
 	}
 	bootstrap, _ := o.Config.BootstrapPeers()
@@ -147,12 +148,15 @@ func (n *Node) openIdentity(o Options) (crypto.PrivKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	encKey, sealKey := n.keys.Subkey(keystore.LabelStoreEncryption), n.keys.Subkey(keystore.LabelStoreSeal)
 	n.store, err = store.Open(store.Options{
 		Dir:           filepath.Join(o.DataDir, storeDir),
-		EncryptionKey: n.keys.Subkey(keystore.LabelStoreEncryption),
-		SealKey:       n.keys.Subkey(keystore.LabelStoreSeal),
+		EncryptionKey: encKey,
+		SealKey:       sealKey,
 		Logger:        o.Logger,
 	})
+	clear(encKey) // the store keeps copies
+	clear(sealKey)
 	if err != nil {
 		return nil, err
 	}
@@ -240,10 +244,11 @@ func (n *Node) MetricsAddr() string {
 // Store is the encrypted local store; nil on infrastructure nodes.
 func (n *Node) Store() *store.Store { return n.store }
 
-// Addrs are the node's full multiaddrs (with /p2p/<PeerID>), interface
-// addresses expanded.
+// Addrs are the node's full multiaddrs (with /p2p/<PeerID>) on every
+// interface it listens on. Unlike what it publishes (see newHost), this
+// includes private addresses: it is for the node's owner to read.
 func (n *Node) Addrs() []string {
-	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.listenAddrs()})
 	if err != nil {
 		return nil
 	}
@@ -252,6 +257,16 @@ func (n *Node) Addrs() []string {
 		out[i] = a.String()
 	}
 	return out
+}
+
+// listenAddrs are the addresses the host listens on, unspecified IPs
+// expanded to the interfaces' addresses.
+func (n *Node) listenAddrs() []ma.Multiaddr {
+	addrs, err := n.host.Network().InterfaceListenAddresses()
+	if err != nil {
+		return n.host.Addrs()
+	}
+	return addrs
 }
 
 // PeerEvent says a peer connected or went away.

@@ -354,3 +354,32 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestShutdownWithSilentControlClient: a control client that connects and
+// says nothing does not hold the node up at shutdown.
+func TestShutdownWithSilentControlClient(t *testing.T) {
+	o := infraOptions(t, testConfig())
+	n, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := serve(t, n)
+	c, err := net.Dial("unix", filepath.Join(o.DataDir, controlSocket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The handler is now waiting for a request line that never comes (for
+	// up to controlTimeout, 60 s); serve's stop allows 30 s.
+	time.Sleep(100 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigTooLarge(t *testing.T) {
+	_, err := LoadConfig("/dev/zero", RoleDesktop, true)
+	if err == nil || !strings.Contains(err.Error(), "not a config file") {
+		t.Fatalf("LoadConfig(/dev/zero) = %v, want a size error", err)
+	}
+}

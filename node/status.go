@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/discordopus/discordopus/chat"
 )
@@ -25,18 +26,12 @@ type Status struct {
 	Peers        int      `json:"peers"`
 	RoutingTable int      `json:"routing_table"`
 	DHTMode      string   `json:"dht_mode"`
-	DHTReady     bool     `json:"dht_ready"`
+	DHTReady     bool     `json:"dht_ready"` // the routing table has peers now
 	Bootstrap    int      `json:"bootstrap_peers"`
 }
 
 // Status reports the node's identity, addresses and place in the network.
 func (n *Node) Status() Status {
-	ready := false
-	select {
-	case <-n.dht.Ready():
-		ready = true
-	default:
-	}
 	return Status{
 		PeerID:       n.host.ID().String(),
 		Role:         n.role.String(),
@@ -45,14 +40,27 @@ func (n *Node) Status() Status {
 		Peers:        len(n.host.Network().Peers()),
 		RoutingTable: n.dht.RoutingTableSize(),
 		DHTMode:      n.dht.Mode().String(),
-		DHTReady:     ready,
+		DHTReady:     n.dht.RoutingTableSize() > 0,
 		Bootstrap:    len(n.dht.Bootstrap()),
 	}
 }
 
 // Invite is what another node needs to reach this one.
 func (n *Node) Invite() chat.Invite {
-	return chat.Invite{Peer: n.host.ID(), Addrs: n.host.Addrs()}
+	return NewInvite(n.cfg, n.host.ID(), n.listenAddrs())
+}
+
+// NewInvite makes the invite for id at addrs. Loopback and link-local
+// addresses reach no one else, so they are left out unless the config keeps
+// private addresses (tests and single-machine setups).
+func NewInvite(cfg Config, id peer.ID, addrs []ma.Multiaddr) chat.Invite {
+	inv := chat.Invite{Peer: id}
+	for _, a := range addrs {
+		if cfg.PrivateAddrs || !(manet.IsIPLoopback(a) || manet.IsIP6LinkLocal(a)) {
+			inv.Addrs = append(inv.Addrs, a)
+		}
+	}
+	return inv
 }
 
 // PeerInfo describes one connected peer.

@@ -24,7 +24,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/discordopus/discordopus/chat"
 	"github.com/discordopus/discordopus/keystore"
 	"github.com/discordopus/discordopus/node"
 )
@@ -60,19 +59,38 @@ type command struct {
 	unlock  func() ([]byte, error) // overrides the passphrase sources
 }
 
+// argsByCommand says how many positional arguments each command takes.
+var argsByCommand = map[string]int{"init": 0, "id": 0, "run": 0, "peers": 0, "ping": 1, "passwd": 0}
+
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(out, usage)
 		return nil
 	}
 	c := &command{name: args[0], out: out}
+	nargs, ok := argsByCommand[c.name]
+	if !ok {
+		return fmt.Errorf("unknown command %q\n\n%s", c.name, usage)
+	}
 	c.fs = flag.NewFlagSet("discordopus "+c.name, flag.ContinueOnError)
 	c.flags.Register(c.fs, node.RoleDesktop)
 	c.fs.StringVar(&c.passOpt.File, "passphrase-file", "", "read the passphrase from this file (else $DISCORDOPUS_PASSPHRASE, else a prompt)")
-	count := c.fs.Int("count", 3, "ping: round trips to measure")
-	initFirst := c.fs.Bool("init", false, "run: create an identity first if there is none")
+	var count int
+	var initFirst bool
+	switch c.name {
+	case "ping":
+		c.fs.IntVar(&count, "count", 3, "round trips to measure")
+	case "run":
+		c.fs.BoolVar(&initFirst, "init", false, "create an identity first if there is none")
+	}
 	if err := c.fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	if c.fs.NArg() != nargs {
+		if c.name == "ping" {
+			return errors.New("usage: discordopus ping [flags] <PeerID | /p2p multiaddr | invite>")
+		}
+		return fmt.Errorf("%s takes no arguments, got %q", c.name, c.fs.Args())
 	}
 	cfg, dataDir, err := c.flags.Resolve()
 	if err != nil {
@@ -86,7 +104,7 @@ func run(args []string, out io.Writer) error {
 	case "id":
 		return c.id(cfg, dataDir)
 	case "run":
-		if *initFirst && !initialized(dataDir) {
+		if initFirst && !initialized(dataDir) {
 			pass, err := c.init(dataDir)
 			if err != nil {
 				return err
@@ -98,14 +116,10 @@ func run(args []string, out io.Writer) error {
 	case "peers":
 		return c.peers(dataDir)
 	case "ping":
-		if c.fs.NArg() != 1 {
-			return errors.New("usage: discordopus ping <PeerID | /p2p multiaddr | invite>")
-		}
-		return c.ping(cfg, dataDir, c.fs.Arg(0), *count)
-	case "passwd":
+		return c.ping(cfg, dataDir, c.fs.Arg(0), count)
+	default: // "passwd"
 		return c.passwd(dataDir)
 	}
-	return fmt.Errorf("unknown command %q\n\n%s", c.name, usage)
 }
 
 func initialized(dataDir string) bool {
@@ -178,7 +192,7 @@ func (c *command) id(cfg node.Config, dataDir string) error {
 	for i, a := range full {
 		strs[i] = a.String()
 	}
-	c.printID(ks.PeerID().String(), strs, chat.Invite{Peer: ks.PeerID(), Addrs: addrs}.String())
+	c.printID(ks.PeerID().String(), strs, node.NewInvite(cfg, ks.PeerID(), addrs).String())
 	return nil
 }
 
@@ -312,6 +326,12 @@ func pingWhenJoined(ctx context.Context, n *node.Node, target string, count int)
 }
 
 func (c *command) passwd(dataDir string) error {
+	// A running node, or a second passwd, must not race this rewrite.
+	unlock, err := node.LockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	path := filepath.Join(dataDir, keystore.FileName)
 	old, err := keystore.ReadPassphrase(c.passOpt, "Current passphrase: ")
 	if err != nil {
