@@ -236,6 +236,9 @@ func (d *DHT) join(ctx context.Context, peers []peer.AddrInfo) bool {
 		wg.Go(func() {
 			dctx, cancel := context.WithTimeout(ctx, bootstrapDialTimeout)
 			defer cancel()
+			// Force a real dial: libp2p's own dial backoff (5 s and up after
+			// a failure) would otherwise turn our early retries into no-ops.
+			dctx = network.WithForceDirectDial(dctx, "bootstrap")
 			errs[i] = d.host.Connect(network.WithDialPeerTimeout(dctx, bootstrapDialTimeout), ai)
 		})
 	}

@@ -67,6 +67,8 @@
 // valid byte string, and no one but its owner can make another. A whole
 // record is at most MaxRecordSize bytes; the size is checked before anything
 // is decoded.
-// Prekey bundles (the next protocol to use this) register their namespace and
-// a payload check of their own.
+// DHT servers drop a stored record after 48 hours (kad-dht's MaxRecordAge),
+// so an owner must republish well within that. Prekey bundles (the next
+// protocol to use this) register their namespace, a payload check of their
+// own, and the republishing schedule.
 package dht

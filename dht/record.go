@@ -67,7 +67,7 @@ func (v SignedNamespace) Validate(key string, value []byte) error {
 }
 
 // Select picks the record with the highest sequence number; ties go to the
-// larger payload so that every node chooses the same one.
+// larger encoded value so that every node chooses the same one.
 func (v SignedNamespace) Select(key string, values [][]byte) (int, error) {
 	best, bestRec := -1, SignedRecord{}
 	for i, val := range values {
@@ -76,7 +76,7 @@ func (v SignedNamespace) Select(key string, values [][]byte) (int, error) {
 			continue
 		}
 		if best < 0 || rec.Seq > bestRec.Seq ||
-			(rec.Seq == bestRec.Seq && bytes.Compare(rec.Payload, bestRec.Payload) > 0) {
+			(rec.Seq == bestRec.Seq && bytes.Compare(val, values[best]) > 0) {
 			best, bestRec = i, rec
 		}
 	}
@@ -134,9 +134,18 @@ func openRecord(key string, value []byte, maxPayload int) (peer.ID, SignedRecord
 	if err != nil {
 		return "", SignedRecord{}, fmt.Errorf("%w: owner key not embedded in its PeerID: %w", ErrBadRecord, err)
 	}
+	// Ed25519 signatures cannot be altered into other valid ones (ECDSA's
+	// can), which with the canonical encoding below makes a record's bytes
+	// unique: no one but the owner can mint a second valid copy.
+	if pub.Type() != crypto.Ed25519 {
+		return "", SignedRecord{}, fmt.Errorf("%w: owner key is %s, want Ed25519", ErrBadRecord, pub.Type())
+	}
 	rec, err := unmarshalRecord(value)
 	if err != nil {
 		return "", SignedRecord{}, err
+	}
+	if !bytes.Equal(rec.marshal(), value) {
+		return "", SignedRecord{}, fmt.Errorf("%w: not in canonical encoding", ErrBadRecord)
 	}
 	if len(rec.Payload) > maxPayload {
 		return "", SignedRecord{}, fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrBadRecord, len(rec.Payload), maxPayload)

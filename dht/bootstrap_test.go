@@ -1,0 +1,97 @@
+package dht
+
+import (
+	"crypto/rand"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+const noBootstrapMsg = "no bootstrap peer reachable; retrying"
+
+// TestBootstrapRetry: a node whose only bootstrap peer is not up yet (its
+// key exists and its address is fixed: a loopback port we opened and closed)
+// keeps running, says it cannot reach anyone, is not Ready and retries. Once
+// the bootstrap peer comes up at that exact address with that identity, the
+// node joins: Ready closes and the peer is in its routing table.
+//
+// The waits are bounded by the retry schedule, not asserted: our backoff
+// starts at 1 s and doubles, and the libp2p swarm adds its own dial backoff
+// for an address that refused (5 s, then 6 s, ...), so the node gets through
+// within some 10-20 s of the peer coming up; a minute is the hang guard.
+func TestBootstrapRetry(t *testing.T) {
+	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootID, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := deadAddr(t) // nothing listens there yet
+
+	tn := newTestNet(t)
+	log, logs := newCaptureLogger()
+	o := testOptions()
+	o.Bootstrap = []peer.AddrInfo{{ID: bootID, Addrs: []ma.Multiaddr{addr}}}
+	o.Logger = log
+	n := tn.addLoopback(o)
+
+	// Two failed rounds: it tried, and it tried again.
+	waitFor(t, time.Minute, func() (bool, string) {
+		got := logs()
+		c := 0
+		for _, m := range got {
+			if m == noBootstrapMsg {
+				c++
+			}
+		}
+		return c >= 2, "fewer than two failed bootstrap rounds logged; log: " + strings.Join(got, " | ")
+	})
+	select {
+	case <-n.d.Ready():
+		t.Fatal("Ready closed with no bootstrap peer reachable")
+	case err := <-n.done:
+		t.Fatalf("Serve returned (%v) instead of retrying", err)
+	default:
+	}
+	if s := n.d.RoutingTableSize(); s != 0 {
+		t.Fatalf("routing table holds %d peers with no bootstrap peer reachable", s)
+	}
+
+	// Now the bootstrap peer comes up, at the address the node was given.
+	bh, err := libp2p.New(
+		libp2p.Identity(priv),
+		libp2p.ListenAddrs(addr),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		t.Fatalf("start the bootstrap host at %s: %v (the port was free a moment ago)", addr, err)
+	}
+	if !slices.ContainsFunc(bh.Addrs(), addr.Equal) {
+		bh.Close()
+		t.Fatalf("bootstrap host listens on %v, want %s", bh.Addrs(), addr)
+	}
+	tn.add(bh, testOptions())
+
+	select {
+	case <-n.d.Ready():
+	case <-time.After(time.Minute):
+		t.Fatalf("node has not joined a minute after its bootstrap peer came up; log: %s", strings.Join(logs(), " | "))
+	}
+	if n.d.Kad().RoutingTable().Find(bootID) == "" {
+		t.Errorf("bootstrap peer not in the routing table of the node that joined through it")
+	}
+	if !slices.Contains(logs(), "joined the DHT") {
+		t.Errorf("no 'joined the DHT' log; log: %s", strings.Join(logs(), " | "))
+	}
+}
