@@ -23,9 +23,9 @@ const noBootstrapMsg = "no bootstrap peer reachable; retrying"
 // node joins: Ready closes and the peer is in its routing table.
 //
 // The waits are bounded by the retry schedule, not asserted: our backoff
-// starts at 1 s and doubles, and the libp2p swarm adds its own dial backoff
-// for an address that refused (5 s, then 6 s, ...), so the node gets through
-// within some 10-20 s of the peer coming up; a minute is the hang guard.
+// starts at 1 s and doubles, and each retry forces a real dial past the
+// libp2p swarm's own dial backoff, so the node gets through within a few
+// seconds of the peer coming up; a minute is the hang guard.
 func TestBootstrapRetry(t *testing.T) {
 	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
