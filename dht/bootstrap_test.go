@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -23,9 +24,10 @@ const noBootstrapMsg = "no bootstrap peer reachable; retrying"
 // node joins: Ready closes and the peer is in its routing table.
 //
 // The waits are bounded by the retry schedule, not asserted: our backoff
-// starts at 1 s and doubles, and each retry forces a real dial past the
-// libp2p swarm's own dial backoff, so the node gets through within a few
-// seconds of the peer coming up; a minute is the hang guard.
+// starts at 1 s and doubles, and each retry dials for real past the libp2p
+// swarm's own dial backoff (TestJoinDialsPastSwarmBackoff), so the node
+// gets through within a few seconds of the peer coming up; a minute is the
+// hang guard.
 func TestBootstrapRetry(t *testing.T) {
 	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -93,5 +95,51 @@ func TestBootstrapRetry(t *testing.T) {
 	}
 	if !slices.Contains(logs(), "joined the DHT") {
 		t.Errorf("no 'joined the DHT' log; log: %s", strings.Join(logs(), " | "))
+	}
+}
+
+// TestJoinDialsPastSwarmBackoff: after a failed dial, libp2p refuses to dial
+// the same peer again for a while (its dial backoff). A bootstrap retry must
+// dial anyway, or our own 1 s, 2 s, 4 s retries would do nothing.
+func TestJoinDialsPastSwarmBackoff(t *testing.T) {
+	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootID, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := deadAddr(t)
+	peers := []peer.AddrInfo{{ID: bootID, Addrs: []ma.Multiaddr{addr}}}
+
+	h := newLoopbackHost(t)
+	defer h.Close()
+	o := testOptions()
+	o.Logger = quietLogger()
+	d, err := New(h, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx := t.Context()
+	if d.join(ctx, peers) {
+		t.Fatal("join reported reaching a peer that is not there")
+	}
+	sw, ok := h.Network().(*swarm.Swarm)
+	if !ok {
+		t.Fatalf("network is a %T, not a swarm", h.Network())
+	}
+	if !sw.Backoff().Backoff(bootID, addr) {
+		t.Fatal("libp2p holds no dial backoff after the failed dial; the test proves nothing")
+	}
+	bh, err := libp2p.New(libp2p.Identity(priv), libp2p.ListenAddrs(addr), libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.DisableRelay(), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatalf("start the bootstrap host at %s: %v (the port was free a moment ago)", addr, err)
+	}
+	defer bh.Close()
+	if !d.join(ctx, peers) {
+		t.Fatal("join did not dial past libp2p's dial backoff")
 	}
 }

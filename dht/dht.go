@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 )
 
 // ProtocolPrefix keeps our Kademlia network apart from the public IPFS one.
@@ -168,6 +169,11 @@ func (d *DHT) Kad() *kad.IpfsDHT { return d.kad }
 
 // FindPeer looks id up through the DHT, within Options.FindPeerTimeout.
 func (d *DHT) FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error) {
+	if err := ctx.Err(); err != nil {
+		// kad would still answer from the peerstore; a caller that has
+		// given up gets no answer.
+		return peer.AddrInfo{}, fmt.Errorf("find peer %s: %w", id, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.FindPeerTimeout)
 	defer cancel()
 	rt := d.kad.RoutingTable()
@@ -236,9 +242,12 @@ func (d *DHT) join(ctx context.Context, peers []peer.AddrInfo) bool {
 		wg.Go(func() {
 			dctx, cancel := context.WithTimeout(ctx, bootstrapDialTimeout)
 			defer cancel()
-			// Force a real dial: libp2p's own dial backoff (5 s and up after
-			// a failure) would otherwise turn our early retries into no-ops.
-			dctx = network.WithForceDirectDial(dctx, "bootstrap")
+			// Dial for real: libp2p's own dial backoff (5 s and up after a
+			// failure) would otherwise turn our early retries into no-ops.
+			// (WithForceDirectDial would too, but it drops relay addresses.)
+			if b, ok := d.host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+				b.Backoff().Clear(ai.ID)
+			}
 			errs[i] = d.host.Connect(network.WithDialPeerTimeout(dctx, bootstrapDialTimeout), ai)
 		})
 	}

@@ -401,11 +401,13 @@ func testRand(tb testing.TB) (*rand.Rand, uint64) {
 	return rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), seed
 }
 
-// randomPairs picks count ordered pairs (a, b), a != b, of indices below n.
+// randomPairs picks count ordered pairs (a, b), a != b, of indices below n,
+// with every index a searcher (a) in turn before any repeats, so that with
+// count >= n every node looks someone up.
 func randomPairs(r *rand.Rand, n, count int) [][2]int {
 	pairs := make([][2]int, 0, count)
 	for len(pairs) < count {
-		a, b := r.IntN(n), r.IntN(n)
+		a, b := len(pairs)%n, r.IntN(n)
 		if a != b {
 			pairs = append(pairs, [2]int{a, b})
 		}

@@ -25,14 +25,24 @@ func LockDataDir(dir string) (unlock func(), err error) {
 	return l.release, nil
 }
 
-// lockDataDir creates dir if needed, makes it private to its owner (it holds
-// the keystore, the database and the control socket), and locks it.
+// lockDataDir creates dir private to its owner (0700) if it does not exist,
+// refuses one that other users can write to (they could replace the
+// keystore or the control socket), and locks it. A directory others can
+// only list is accepted: the keystore, node key, lock and control socket
+// are 0600 and the database sits in its own 0700 directory.
 func lockDataDir(dir string) (*dirLock, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
 	}
-	if err := os.Chmod(dir, 0o700); err != nil {
+	fi, err := os.Stat(dir)
+	if err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return nil, fmt.Errorf("data directory %s is writable by other users (mode %04o); run: chmod 700 %s", dir, perm, dir)
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

@@ -3,18 +3,54 @@ package node
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // mdnsService is our own mDNS service name, so we meet DiscordOpus nodes on
 // the LAN and not every IPFS node.
 const mdnsService = "_discordopus._udp"
 
-const mdnsDialTimeout = 10 * time.Second
+const (
+	mdnsDialTimeout = 10 * time.Second
+	// maxLANPeers bounds the LAN address book; a LAN has far fewer nodes.
+	maxLANPeers = 256
+)
+
+// lanPeers remembers the addresses mDNS announced for each LAN peer. A
+// production host advertises only public addresses, so once identify has
+// run the peerstore forgets a LAN peer's private ones; and mDNS answers once.
+// Without this book a LAN peer could not be dialled again after a
+// disconnect. It lives outside the peerstore on purpose: nothing in it is
+// ever handed to the DHT.
+type lanPeers struct {
+	mu    sync.Mutex
+	addrs map[peer.ID][]ma.Multiaddr
+}
+
+func (l *lanPeers) put(ai peer.AddrInfo) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.addrs == nil {
+		l.addrs = make(map[peer.ID][]ma.Multiaddr)
+	}
+	if _, ok := l.addrs[ai.ID]; !ok && len(l.addrs) >= maxLANPeers {
+		return
+	}
+	l.addrs[ai.ID] = ai.Addrs
+}
+
+func (l *lanPeers) get(id peer.ID) (peer.AddrInfo, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	addrs, ok := l.addrs[id]
+	return peer.AddrInfo{ID: id, Addrs: addrs}, ok
+}
 
 // serveMDNS announces this node on the LAN and connects to the DiscordOpus
 // nodes it hears, until ctx ends.
@@ -35,19 +71,27 @@ func (n *Node) serveMDNS(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case ai := <-found:
-			if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
-				continue
-			}
-			dctx, cancel := context.WithTimeout(ctx, mdnsDialTimeout)
-			err := n.host.Connect(dctx, ai)
-			cancel()
-			if err != nil {
-				n.log.Debug("mDNS peer unreachable", "peer", ai.ID, "err", err)
-				continue
-			}
-			n.log.Info("found peer on the LAN", "peer", ai.ID)
+			n.foundOnLAN(ctx, ai)
 		}
 	}
+}
+
+// foundOnLAN records a peer heard on the LAN and connects to it.
+func (n *Node) foundOnLAN(ctx context.Context, ai peer.AddrInfo) {
+	if ai.ID == n.host.ID() {
+		return
+	}
+	n.lan.put(ai)
+	if n.host.Network().Connectedness(ai.ID) == network.Connected {
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, mdnsDialTimeout)
+	defer cancel()
+	if err := n.host.Connect(dctx, ai); err != nil {
+		n.log.Debug("LAN peer unreachable", "peer", ai.ID, "err", err)
+		return
+	}
+	n.log.Info("found peer on the LAN", "peer", ai.ID)
 }
 
 type mdnsNotifee func(peer.AddrInfo)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -64,6 +65,7 @@ type Node struct {
 	store    *store.Store       // nil on infrastructure nodes
 	host     host.Host
 	dht      *dht.DHT
+	lan      lanPeers // addresses heard by mDNS
 	control  net.Listener
 	metrics  net.Listener
 	registry *prometheus.Registry
@@ -259,12 +261,19 @@ func (n *Node) Addrs() []string {
 	return out
 }
 
-// listenAddrs are the addresses the host listens on, unspecified IPs
-// expanded to the interfaces' addresses.
+// listenAddrs are the addresses the node can be reached at: those it
+// listens on, unspecified IPs expanded to the interfaces' addresses, and
+// those it advertises (which add public addresses that peers observed, for
+// a node behind NAT).
 func (n *Node) listenAddrs() []ma.Multiaddr {
 	addrs, err := n.host.Network().InterfaceListenAddresses()
 	if err != nil {
-		return n.host.Addrs()
+		addrs = nil
+	}
+	for _, a := range n.host.Addrs() {
+		if !slices.ContainsFunc(addrs, a.Equal) {
+			addrs = append(addrs, a)
+		}
 	}
 	return addrs
 }

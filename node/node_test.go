@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
@@ -224,14 +225,25 @@ func TestUnreachableBootstrap(t *testing.T) {
 	}
 	stop := serve(t, n)
 	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(logs.String(), "no bootstrap peer reachable") < 2 {
+	for strings.Count(logs.String(), "no bootstrap peer reachable") < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no retry logged within 30s; logs:\n%s", logs.String())
+			t.Fatalf("fewer than 3 attempts logged within 30s; logs:\n%s", logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+	// Each retry waits twice as long as the one before.
+	var waits []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "no bootstrap peer reachable") {
+			_, in, _ := strings.Cut(line, " in=")
+			waits = append(waits, strings.Fields(in)[0])
+		}
+	}
+	if want := []string{"1s", "2s", "4s"}; strings.Join(waits[:3], ",") != strings.Join(want, ",") {
+		t.Fatalf("retry waits %v, want them to start %v", waits, want)
 	}
 }
 
@@ -369,9 +381,17 @@ func TestShutdownWithSilentControlClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// The handler is now waiting for a request line that never comes (for
-	// up to controlTimeout, 60 s); serve's stop allows 30 s.
-	time.Sleep(100 * time.Millisecond)
+	// The node accepts one connection at a time, so once a second client
+	// has its answer, the silent one has a handler waiting for a request
+	// line that never comes (for up to controlTimeout, 60 s); serve's stop
+	// allows 30 s.
+	ctl, err := DialControl(o.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Status(); err != nil {
+		t.Fatal(err)
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -381,5 +401,74 @@ func TestConfigTooLarge(t *testing.T) {
 	_, err := LoadConfig("/dev/zero", RoleDesktop, true)
 	if err == nil || !strings.Contains(err.Error(), "not a config file") {
 		t.Fatalf("LoadConfig(/dev/zero) = %v, want a size error", err)
+	}
+}
+
+func TestDataDirPermissions(t *testing.T) {
+	o := infraOptions(t, testConfig())
+	o.DataDir = filepath.Join(t.TempDir(), "new")
+	n, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	if fi, err := os.Stat(o.DataDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("a data directory we create must be 0700: %v %v", fi.Mode(), err)
+	}
+	if err := os.Chmod(o.DataDir, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(o)
+	if err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("New on a group-writable data directory: %v, want a refusal saying how to fix it", err)
+	}
+	if fi, _ := os.Stat(o.DataDir); fi.Mode().Perm() != 0o775 {
+		t.Fatalf("the user's directory mode was changed to %v", fi.Mode())
+	}
+}
+
+// TestLANPeerRedialled: a peer first met on the LAN can be dialled again
+// after the connection drops, although production hosts advertise no
+// private address (so identify leaves none in the peerstore) and there is
+// no DHT to ask.
+func TestLANPeerRedialled(t *testing.T) {
+	cfg := testConfig()
+	cfg.PrivateAddrs = false
+	newNode := func() *Node {
+		n, err := New(Options{Role: RoleDesktop, DataDir: newDesktopDir(t), Config: cfg, Passphrase: passphrase(testPassphrase), Logger: discardLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve(t, n)
+		return n
+	}
+	a, b := newNode(), newNode()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// What mDNS would hand over: b's interface addresses.
+	bAddrs, err := b.Host().Network().InterfaceListenAddresses()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.foundOnLAN(ctx, peer.AddrInfo{ID: b.ID(), Addrs: bAddrs})
+	if a.Host().Network().Connectedness(b.ID()) != network.Connected {
+		t.Fatal("foundOnLAN did not connect")
+	}
+	for { // identify done: b's protocols known
+		if protos, _ := a.Host().Peerstore().GetProtocols(b.ID()); len(protos) > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("identify never completed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.Host().Network().ClosePeer(b.ID())
+	res, err := a.Ping(ctx, b.ID().String(), 1)
+	if err != nil {
+		t.Fatalf("ping a LAN peer after a disconnect: %v", err)
+	}
+	if res.Found != "lan" {
+		t.Fatalf("found %q, want lan", res.Found)
 	}
 }

@@ -100,7 +100,7 @@ func (n *Node) Peers() []PeerInfo {
 type PingResult struct {
 	PeerID string          `json:"peer_id"`
 	Addr   string          `json:"addr"`
-	Found  string          `json:"found"` // how the peer was located: connected, dht, address
+	Found  string          `json:"found"` // how the peer was located: connected, lan, dht, address, invite
 	RTTs   []time.Duration `json:"rtts_ns"`
 }
 
@@ -122,7 +122,15 @@ func (n *Node) Ping(ctx context.Context, target string, count int) (PingResult, 
 	res := PingResult{PeerID: ai.ID.String(), Found: found}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := n.host.Connect(network.WithDialPeerTimeout(cctx, 15*time.Second), ai); err != nil {
+	err = n.host.Connect(network.WithDialPeerTimeout(cctx, 15*time.Second), ai)
+	if err != nil && found == "lan" {
+		// The peer may have left the LAN or moved: ask the DHT.
+		if ai, err = n.dht.FindPeer(ctx, ai.ID); err == nil {
+			res.Found = "dht"
+			err = n.host.Connect(network.WithDialPeerTimeout(cctx, 15*time.Second), ai)
+		}
+	}
+	if err != nil {
 		return res, fmt.Errorf("connect to %s: %w", ai.ID, err)
 	}
 	if conns := n.host.Network().ConnsToPeer(ai.ID); len(conns) > 0 {
@@ -171,6 +179,9 @@ func (n *Node) Resolve(ctx context.Context, target string) (peer.AddrInfo, strin
 	}
 	if n.host.Network().Connectedness(id) == network.Connected {
 		return n.host.Peerstore().PeerInfo(id), "connected", nil
+	}
+	if ai, ok := n.lan.get(id); ok {
+		return ai, "lan", nil
 	}
 	ai, err := n.dht.FindPeer(ctx, id)
 	if err != nil {

@@ -89,6 +89,10 @@
 // On Windows Badger's msync is a no-op and on macOS msync does not flush the
 // drive's cache, so there Durable protects against process crashes only.
 //
+// A crash while Badger rotates its memtable can leave the new memtable's
+// write-ahead log created but empty, which Badger alone refuses to open.
+// Open removes such zero-length *.mem files first: they hold no data.
+//
 // # Lifecycle
 //
 // Open creates the directory (0700) if needed and checks it is writable,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -143,6 +144,16 @@ func Open(o Options) (*Store, error) {
 	bo := badgerOptions(o.Dir, o.EncryptionKey, s.log)
 	if o.tune != nil {
 		o.tune(&bo)
+	}
+	// A crash between creating a memtable's write-ahead log and sizing it
+	// leaves an empty .mem file, which Badger then refuses to open ("Create
+	// a new file"), sizing it on the way so that a second try fails too. It
+	// holds nothing: remove it first. (A live Badger sizes a new log at once,
+	// and a second opener would be refused by its lock anyway.)
+	if removed, err := removeEmptyMemtables(o.Dir); err != nil {
+		return nil, fmt.Errorf("store: open %q: %w", o.Dir, err)
+	} else if removed > 0 {
+		s.log.Warn("removed empty memtable logs left by a crash", "count", removed)
 	}
 	db, err := badger.Open(bo)
 	if err != nil {
@@ -362,3 +373,25 @@ func (b badgerLogger) Warningf(f string, args ...any) {
 
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
+
+// removeEmptyMemtables deletes zero-length *.mem files in dir: memtable
+// write-ahead logs that a crash left before Badger could size them, so
+// they hold no data. It reports how many it removed.
+func removeEmptyMemtables(dir string) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	removed := 0
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".mem") {
+			if fi, err := e.Info(); err == nil && fi.Size() == 0 {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+					return removed, err
+				}
+				removed++
+			}
+		}
+	}
+	return removed, nil
+}

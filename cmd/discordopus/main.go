@@ -326,6 +326,9 @@ func pingWhenJoined(ctx context.Context, n *node.Node, target string, count int)
 }
 
 func (c *command) passwd(dataDir string) error {
+	if !initialized(dataDir) {
+		return fmt.Errorf("%w in %s: run `discordopus init` first", node.ErrNotInitialized, dataDir)
+	}
 	// A running node, or a second passwd, must not race this rewrite.
 	unlock, err := node.LockDataDir(dataDir)
 	if err != nil {

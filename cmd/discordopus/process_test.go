@@ -133,6 +133,13 @@ func TestBootstrapAndTwoNodes(t *testing.T) {
 		t.Errorf("second instance: %v, stderr %q; want an 'already running' error", err, errOut)
 	}
 
+	// So does a passphrase change: it must not race the running node.
+	newPass := append(env, "DISCORDOPUS_NEW_PASSPHRASE=another passphrase")
+	_, errOut, err = proctest.Run(t, newPass, bin("discordopus"), "passwd", "--data-dir", dirs[0])
+	if err == nil || !strings.Contains(errOut, "already running") {
+		t.Errorf("passwd on a running node: %v, stderr %q; want an 'already running' error", err, errOut)
+	}
+
 	for _, n := range nodes {
 		stopClean(t, n)
 		if !strings.Contains(n.Stdout(), "stopped") {
@@ -160,6 +167,25 @@ func TestIDAndPingWithoutRunningNode(t *testing.T) {
 	_, errOut, err = proctest.Run(t, wrong, bin("discordopus"), "id", "--data-dir", dir)
 	if err == nil || !strings.Contains(errOut, "wrong passphrase") {
 		t.Fatalf("id with a wrong passphrase: %v %q", err, errOut)
+	}
+	// passwd changes the passphrase; the old one stops working.
+	newPass := append(env, "DISCORDOPUS_NEW_PASSPHRASE=a brand new passphrase")
+	if out, errOut, err := proctest.Run(t, newPass, bin("discordopus"), "passwd", "--data-dir", dir); err != nil || !strings.Contains(out, "passphrase changed") {
+		t.Fatalf("passwd: %v\n%s%s", err, out, errOut)
+	}
+	if _, errOut, err := proctest.Run(t, env, bin("discordopus"), "id", "--data-dir", dir); err == nil || !strings.Contains(errOut, "wrong passphrase") {
+		t.Fatalf("id with the old passphrase after passwd: %v %q", err, errOut)
+	}
+	newEnv := append(env, "DISCORDOPUS_PASSPHRASE=a brand new passphrase")
+	if out, errOut, err := proctest.Run(t, newEnv, bin("discordopus"), "id", "--data-dir", dir); err != nil || !rePeerID.MatchString(out) {
+		t.Fatalf("id with the new passphrase: %v\n%s%s", err, out, errOut)
+	}
+	_, errOut, err = proctest.Run(t, env, bin("discordopus"), "passwd", "--data-dir", filepath.Join(dir, "typo"))
+	if err == nil || !strings.Contains(errOut, "discordopus init") {
+		t.Fatalf("passwd on an empty data dir: %v %q", err, errOut)
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "typo")); statErr == nil {
+		t.Fatal("passwd created the mistyped data directory")
 	}
 	_, errOut, err = proctest.Run(t, env, bin("discordopus"), "peers", "--data-dir", dir)
 	if err == nil || !strings.Contains(errOut, "discordopus run") {
