@@ -29,14 +29,7 @@ const noBootstrapMsg = "no bootstrap peer reachable; retrying"
 // gets through within a few seconds of the peer coming up; a minute is the
 // hang guard.
 func TestBootstrapRetry(t *testing.T) {
-	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootID, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, bootID := newIdentity(t)
 	addr := deadAddr(t) // nothing listens there yet
 
 	tn := newTestNet(t)
@@ -102,14 +95,7 @@ func TestBootstrapRetry(t *testing.T) {
 // the same peer again for a while (its dial backoff). A bootstrap retry must
 // dial anyway, or our own 1 s, 2 s, 4 s retries would do nothing.
 func TestJoinDialsPastSwarmBackoff(t *testing.T) {
-	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootID, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, bootID := newIdentity(t)
 	addr := deadAddr(t)
 	peers := []peer.AddrInfo{{ID: bootID, Addrs: []ma.Multiaddr{addr}}}
 
@@ -142,4 +128,18 @@ func TestJoinDialsPastSwarmBackoff(t *testing.T) {
 	if !d.join(ctx, peers) {
 		t.Fatal("join did not dial past libp2p's dial backoff")
 	}
+}
+
+// newIdentity makes a key and its PeerID for a host that starts later.
+func newIdentity(tb testing.TB) (crypto.PrivKey, peer.ID) {
+	tb.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return priv, id
 }
