@@ -136,6 +136,9 @@ func New(h host.Host, o Options) (*DHT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start DHT: %w", err)
 	}
+	if _, ok := h.Network().(dialBackoffer); !ok {
+		o.Logger.Warn("the host's network has no dial backoff to clear: bootstrap retries may wait for libp2p's own", "network", fmt.Sprintf("%T", h.Network()))
+	}
 	d := &DHT{
 		host:  h,
 		kad:   k,
@@ -245,7 +248,7 @@ func (d *DHT) join(ctx context.Context, peers []peer.AddrInfo) bool {
 			// Dial for real: libp2p's own dial backoff (5 s and up after a
 			// failure) would otherwise turn our early retries into no-ops.
 			// (WithForceDirectDial would too, but it drops relay addresses.)
-			if b, ok := d.host.Network().(interface{ Backoff() *swarm.DialBackoff }); ok {
+			if b, ok := d.host.Network().(dialBackoffer); ok {
 				b.Backoff().Clear(ai.ID)
 			}
 			errs[i] = d.host.Connect(network.WithDialPeerTimeout(dctx, bootstrapDialTimeout), ai)
@@ -276,6 +279,9 @@ func (d *DHT) join(ctx context.Context, peers []peer.AddrInfo) bool {
 	}
 	return true
 }
+
+// dialBackoffer is the libp2p swarm's view of its dial backoff.
+type dialBackoffer interface{ Backoff() *swarm.DialBackoff }
 
 // Bootstrap returns the bootstrap list.
 func (d *DHT) Bootstrap() []peer.AddrInfo { return d.opts.Bootstrap }

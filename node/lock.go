@@ -44,6 +44,9 @@ func lockDataDir(dir string) (*dirLock, error) {
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		return nil, fmt.Errorf("data directory %s is writable by other users (mode %04o); run: chmod 700 %s", dir, perm, dir)
 	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		return nil, fmt.Errorf("data directory %s belongs to another user (uid %d)", dir, st.Uid)
+	}
 	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("data directory %s is not writable: %w", dir, err)

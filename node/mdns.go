@@ -18,38 +18,62 @@ const mdnsService = "_discordopus._udp"
 
 const (
 	mdnsDialTimeout = 10 * time.Second
-	// maxLANPeers bounds the LAN address book; a LAN has far fewer nodes.
+	// maxLANPeers bounds the LAN address book; past it the peer heard
+	// longest ago makes room.
 	maxLANPeers = 256
+	// maxLANAddrs bounds the addresses kept per LAN peer.
+	maxLANAddrs = 16
 )
 
-// lanPeers remembers the addresses mDNS announced for each LAN peer. A
+// lanPeers remembers the addresses of the peers we reached on the LAN. A
 // production host advertises only public addresses, so once identify has
-// run the peerstore forgets a LAN peer's private ones; and mDNS answers once.
-// Without this book a LAN peer could not be dialled again after a
-// disconnect. It lives outside the peerstore on purpose: nothing in it is
-// ever handed to the DHT.
+// run the peerstore forgets a LAN peer's private ones; and mDNS answers
+// once. Without this book a LAN peer could not be dialled again after a
+// disconnect. Only addresses that a connection proved (the handshake
+// authenticates the PeerID) go in, so a spoofed announcement cannot
+// overwrite a real peer's. It lives outside the peerstore on purpose:
+// nothing in it is ever handed to the DHT.
 type lanPeers struct {
 	mu    sync.Mutex
-	addrs map[peer.ID][]ma.Multiaddr
+	peers map[peer.ID]lanEntry
 }
 
-func (l *lanPeers) put(ai peer.AddrInfo) {
+type lanEntry struct {
+	addrs []ma.Multiaddr
+	seen  time.Time
+}
+
+func (l *lanPeers) put(ai peer.AddrInfo, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.addrs == nil {
-		l.addrs = make(map[peer.ID][]ma.Multiaddr)
+	if l.peers == nil {
+		l.peers = make(map[peer.ID]lanEntry)
 	}
-	if _, ok := l.addrs[ai.ID]; !ok && len(l.addrs) >= maxLANPeers {
-		return
+	if _, ok := l.peers[ai.ID]; !ok && len(l.peers) >= maxLANPeers {
+		var oldest peer.ID
+		for id, e := range l.peers {
+			if oldest == "" || e.seen.Before(l.peers[oldest].seen) {
+				oldest = id
+			}
+		}
+		delete(l.peers, oldest)
 	}
-	l.addrs[ai.ID] = ai.Addrs
+	l.peers[ai.ID] = lanEntry{addrs: ai.Addrs[:min(len(ai.Addrs), maxLANAddrs)], seen: now}
 }
 
 func (l *lanPeers) get(id peer.ID) (peer.AddrInfo, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	addrs, ok := l.addrs[id]
-	return peer.AddrInfo{ID: id, Addrs: addrs}, ok
+	e, ok := l.peers[id]
+	return peer.AddrInfo{ID: id, Addrs: e.addrs}, ok
+}
+
+// forget drops a peer whose LAN addresses no longer work; mDNS brings it
+// back when it hears the peer again.
+func (l *lanPeers) forget(id peer.ID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.peers, id)
 }
 
 // serveMDNS announces this node on the LAN and connects to the DiscordOpus
@@ -76,21 +100,22 @@ func (n *Node) serveMDNS(ctx context.Context) error {
 	}
 }
 
-// foundOnLAN records a peer heard on the LAN and connects to it.
+// foundOnLAN connects to a peer heard on the LAN and, once the connection
+// proves who it is, remembers its addresses. A peer we are already
+// connected to is left alone: its announced addresses are unproven (it may
+// have dialled us), and anyone on the LAN can announce any PeerID.
 func (n *Node) foundOnLAN(ctx context.Context, ai peer.AddrInfo) {
-	if ai.ID == n.host.ID() {
-		return
-	}
-	n.lan.put(ai)
-	if n.host.Network().Connectedness(ai.ID) == network.Connected {
+	if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
 		return
 	}
 	dctx, cancel := context.WithTimeout(ctx, mdnsDialTimeout)
-	defer cancel()
-	if err := n.host.Connect(dctx, ai); err != nil {
+	err := n.host.Connect(dctx, ai)
+	cancel()
+	if err != nil {
 		n.log.Debug("LAN peer unreachable", "peer", ai.ID, "err", err)
 		return
 	}
+	n.lan.put(ai, time.Now())
 	n.log.Info("found peer on the LAN", "peer", ai.ID)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/discordopus/discordopus/dht"
@@ -266,12 +267,12 @@ func (n *Node) Addrs() []string {
 // those it advertises (which add public addresses that peers observed, for
 // a node behind NAT).
 func (n *Node) listenAddrs() []ma.Multiaddr {
-	addrs, err := n.host.Network().InterfaceListenAddresses()
-	if err != nil {
-		addrs = nil
-	}
-	for _, a := range n.host.Addrs() {
-		if !slices.ContainsFunc(addrs, a.Equal) {
+	ifaces, _ := n.host.Network().InterfaceListenAddresses()
+	var addrs []ma.Multiaddr
+	for _, a := range append(ifaces, n.host.Addrs()...) {
+		// The relay client "listens" on a bare /p2p-circuit, which is no
+		// address anyone can dial.
+		if manet.IsThinWaist(a) && !slices.ContainsFunc(addrs, a.Equal) {
 			addrs = append(addrs, a)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
@@ -470,5 +471,38 @@ func TestLANPeerRedialled(t *testing.T) {
 	}
 	if res.Found != "lan" {
 		t.Fatalf("found %q, want lan", res.Found)
+	}
+}
+
+// TestLANBookIgnoresSpoofs: an announcement with someone else's PeerID and
+// addresses that do not lead to them changes nothing in the LAN book.
+func TestLANBookIgnoresSpoofs(t *testing.T) {
+	cfg := testConfig()
+	cfg.PrivateAddrs = false
+	a, err := New(Options{Role: RoleDesktop, DataDir: newDesktopDir(t), Config: cfg, Passphrase: passphrase(testPassphrase), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, a)
+	_, pub, _ := crypto.GenerateEd25519Key(nil)
+	victim, _ := peer.IDFromPublicKey(pub)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ma.StringCast("/ip4/127.0.0.1/tcp/" + itoa(l.Addr().(*net.TCPAddr).Port))
+	l.Close()
+	a.foundOnLAN(t.Context(), peer.AddrInfo{ID: victim, Addrs: []ma.Multiaddr{dead}})
+	if ai, ok := a.lan.get(victim); ok {
+		t.Fatalf("an unproven announcement entered the LAN book: %v", ai)
+	}
+	var book lanPeers
+	for i := range maxLANPeers + 10 {
+		_, pub, _ := crypto.GenerateEd25519Key(nil)
+		id, _ := peer.IDFromPublicKey(pub)
+		book.put(peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{dead}}, time.Unix(int64(i), 0))
+	}
+	if len(book.peers) != maxLANPeers {
+		t.Fatalf("LAN book holds %d peers, want at most %d", len(book.peers), maxLANPeers)
 	}
 }

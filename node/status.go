@@ -120,15 +120,19 @@ func (n *Node) Ping(ctx context.Context, target string, count int) (PingResult, 
 		return PingResult{}, errors.New("that is this node's own PeerID")
 	}
 	res := PingResult{PeerID: ai.ID.String(), Found: found}
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	err = n.host.Connect(network.WithDialPeerTimeout(cctx, 15*time.Second), ai)
-	if err != nil && found == "lan" {
-		// The peer may have left the LAN or moved: ask the DHT.
-		if ai, err = n.dht.FindPeer(ctx, ai.ID); err == nil {
+	if found == "lan" {
+		// A LAN dial takes milliseconds; if it fails the peer has left or
+		// moved: forget its LAN addresses and ask the DHT.
+		if err = n.connect(ctx, ai, lanDialTimeout); err != nil {
+			n.lan.forget(ai.ID)
+			if ai, err = n.dht.FindPeer(ctx, ai.ID); err != nil {
+				return res, err
+			}
 			res.Found = "dht"
-			err = n.host.Connect(network.WithDialPeerTimeout(cctx, 15*time.Second), ai)
 		}
+	}
+	if res.Found != "lan" {
+		err = n.connect(ctx, ai, dialTimeout)
 	}
 	if err != nil {
 		return res, fmt.Errorf("connect to %s: %w", ai.ID, err)
@@ -152,6 +156,19 @@ func (n *Node) Ping(ctx context.Context, target string, count int) (PingResult, 
 		return res, fmt.Errorf("ping %s: %w", ai.ID, context.DeadlineExceeded)
 	}
 	return res, nil
+}
+
+// Dial budgets.
+const (
+	dialTimeout    = 15 * time.Second
+	lanDialTimeout = 5 * time.Second
+)
+
+// connect dials ai within timeout.
+func (n *Node) connect(ctx context.Context, ai peer.AddrInfo, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return n.host.Connect(network.WithDialPeerTimeout(ctx, timeout), ai)
 }
 
 // Resolve turns a PeerID, a /p2p multiaddr or an invite into addresses to

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -145,11 +146,6 @@ func Open(o Options) (*Store, error) {
 	if o.tune != nil {
 		o.tune(&bo)
 	}
-	// A crash between creating a memtable's write-ahead log and sizing it
-	// leaves an empty .mem file, which Badger then refuses to open ("Create
-	// a new file"), sizing it on the way so that a second try fails too. It
-	// holds nothing: remove it first. (A live Badger sizes a new log at once,
-	// and a second opener would be refused by its lock anyway.)
 	if removed, err := removeEmptyMemtables(o.Dir); err != nil {
 		return nil, fmt.Errorf("store: open %q: %w", o.Dir, err)
 	} else if removed > 0 {
@@ -374,11 +370,27 @@ func (b badgerLogger) Warningf(f string, args ...any) {
 func (badgerLogger) Infof(string, ...any)  {}
 func (badgerLogger) Debugf(string, ...any) {}
 
-// removeEmptyMemtables deletes zero-length *.mem files in dir: memtable
-// write-ahead logs that a crash left before Badger could size them, so
-// they hold no data. It reports how many it removed.
+// removeEmptyMemtables deletes zero-length *.mem files in dir and reports
+// how many. A crash between Badger creating a memtable's write-ahead log and
+// sizing it leaves such a file, which Badger then refuses to open ("Create a
+// new file"), sizing it on the way so that a second try fails too. It holds
+// nothing. A live Badger creates and sizes a log in two steps, so this runs
+// under Badger's own directory lock (a flock on the directory): a store in
+// use elsewhere makes it return ErrLocked instead.
 func removeEmptyMemtables(dir string) (int, error) {
-	entries, err := os.ReadDir(dir)
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	if err := syscall.Flock(int(d.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return 0, ErrLocked
+		}
+		return 0, fmt.Errorf("lock: %w", err)
+	}
+	defer syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
+	entries, err := d.ReadDir(-1)
 	if err != nil {
 		return 0, err
 	}
