@@ -1,14 +1,12 @@
 package dht
 
 import (
-	"crypto/rand"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -128,18 +126,4 @@ func TestJoinDialsPastSwarmBackoff(t *testing.T) {
 	if !d.join(ctx, peers) {
 		t.Fatal("join did not dial past libp2p's dial backoff")
 	}
-}
-
-// newIdentity makes a key and its PeerID for a host that starts later.
-func newIdentity(tb testing.TB) (crypto.PrivKey, peer.ID) {
-	tb.Helper()
-	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return priv, id
 }

@@ -2,7 +2,6 @@ package dht
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -77,14 +75,7 @@ func TestModeOnLoopback(t *testing.T) {
 
 func randomPeerID(tb testing.TB) peer.ID {
 	tb.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	_, id := newIdentity(tb)
 	return id
 }
 

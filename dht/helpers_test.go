@@ -2,6 +2,7 @@ package dht
 
 import (
 	"context"
+	cryptorand "crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -484,4 +486,24 @@ func findLeaks(patience time.Duration) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// newIdentity makes a random Ed25519 key and its PeerID.
+func newIdentity(tb testing.TB) (crypto.PrivKey, peer.ID) {
+	tb.Helper()
+	return keyFrom(tb, cryptorand.Reader)
+}
+
+// keyFrom makes an Ed25519 key from the randomness in r, and its PeerID.
+func keyFrom(tb testing.TB, r io.Reader) (crypto.PrivKey, peer.ID) {
+	tb.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return priv, id
 }

@@ -20,15 +20,7 @@ const testNS = "test"
 func testKey(tb testing.TB, name string) (crypto.PrivKey, peer.ID) {
 	tb.Helper()
 	seed := sha256.Sum256([]byte("dht test key " + name))
-	priv, _, err := crypto.GenerateEd25519Key(bytes.NewReader(seed[:]))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return priv, id
+	return keyFrom(tb, bytes.NewReader(seed[:]))
 }
 
 func mustSign(tb testing.TB, priv crypto.PrivKey, ns string, seq uint64, payload []byte) []byte {

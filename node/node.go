@@ -37,6 +37,27 @@ const (
 // ErrNotInitialized means the data directory holds no identity yet.
 var ErrNotInitialized = errors.New("no identity here yet")
 
+// KeystorePath is where a desktop node keeps its keystore.
+func KeystorePath(dataDir string) string { return filepath.Join(dataDir, keystore.FileName) }
+
+// RequireIdentity returns an error wrapping ErrNotInitialized, saying what
+// to do, if dataDir holds no keystore.
+func RequireIdentity(dataDir string) error {
+	if _, err := os.Stat(KeystorePath(dataDir)); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w in %s: run `discordopus init` first", ErrNotInitialized, dataDir)
+	}
+	return nil
+}
+
+// FullAddrs writes addrs as multiaddr strings ending in /p2p/<id>.
+func FullAddrs(id peer.ID, addrs []ma.Multiaddr) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, a.Encapsulate(ma.StringCast("/p2p/"+id.String())).String())
+	}
+	return out
+}
+
 // NodeKeyPath is where an infrastructure node keeps its identity key.
 func NodeKeyPath(dataDir string) string { return filepath.Join(dataDir, nodeKeyFile) }
 
@@ -135,10 +156,10 @@ func (n *Node) openIdentity(o Options) (crypto.PrivKey, error) {
 	if o.Role == RoleInfrastructure {
 		return keystore.LoadOrCreateNodeKey(NodeKeyPath(o.DataDir))
 	}
-	path := filepath.Join(o.DataDir, keystore.FileName)
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w in %s: run `discordopus init` first", ErrNotInitialized, o.DataDir)
+	if err := RequireIdentity(o.DataDir); err != nil {
+		return nil, err
 	}
+	path := KeystorePath(o.DataDir)
 	if o.Passphrase == nil {
 		return nil, errors.New("keystore is locked and no passphrase source was given")
 	}
@@ -250,17 +271,7 @@ func (n *Node) Store() *store.Store { return n.store }
 // Addrs are the node's full multiaddrs (with /p2p/<PeerID>) on every
 // interface it listens on. Unlike what it publishes (see newHost), this
 // includes private addresses: it is for the node's owner to read.
-func (n *Node) Addrs() []string {
-	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.listenAddrs()})
-	if err != nil {
-		return nil
-	}
-	out := make([]string, len(addrs))
-	for i, a := range addrs {
-		out[i] = a.String()
-	}
-	return out
-}
+func (n *Node) Addrs() []string { return FullAddrs(n.host.ID(), n.listenAddrs()) }
 
 // listenAddrs are the addresses the node can be reached at: those it
 // listens on, unspecified IPs expanded to the interfaces' addresses, and

@@ -17,12 +17,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"text/tabwriter"
 	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/discordopus/discordopus/keystore"
 	"github.com/discordopus/discordopus/node"
@@ -104,7 +101,7 @@ func run(args []string, out io.Writer) error {
 	case "id":
 		return c.id(cfg, dataDir)
 	case "run":
-		if initFirst && !initialized(dataDir) {
+		if initFirst && node.RequireIdentity(dataDir) != nil {
 			pass, err := c.init(dataDir)
 			if err != nil {
 				return err
@@ -122,18 +119,13 @@ func run(args []string, out io.Writer) error {
 	}
 }
 
-func initialized(dataDir string) bool {
-	_, err := os.Stat(filepath.Join(dataDir, keystore.FileName))
-	return err == nil
-}
-
 // init creates the identity and returns the passphrase chosen for it; the
 // caller clears it.
 func (c *command) init(dataDir string) ([]byte, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", dataDir, err)
 	}
-	if initialized(dataDir) {
+	if node.RequireIdentity(dataDir) == nil {
 		return nil, fmt.Errorf("%s already holds an identity; it is never overwritten", dataDir)
 	}
 	fmt.Fprintf(c.out, "Creating a new identity in %s.\nChoose a passphrase: it encrypts your keys and messages on this machine.\n", dataDir)
@@ -141,7 +133,7 @@ func (c *command) init(dataDir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ks, err := keystore.Create(filepath.Join(dataDir, keystore.FileName), pass)
+	ks, err := keystore.Create(node.KeystorePath(dataDir), pass)
 	if err != nil {
 		clear(pass)
 		return nil, err
@@ -169,15 +161,14 @@ func (c *command) id(cfg node.Config, dataDir string) error {
 		c.printID(s.PeerID, s.Addrs, s.Invite)
 		return nil
 	}
-	path := filepath.Join(dataDir, keystore.FileName)
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("%w in %s: run `discordopus init` first", node.ErrNotInitialized, dataDir)
+	if err := node.RequireIdentity(dataDir); err != nil {
+		return err
 	}
 	pass, err := c.passphrase()()
 	if err != nil {
 		return err
 	}
-	ks, err := keystore.Open(path, pass)
+	ks, err := keystore.Open(node.KeystorePath(dataDir), pass)
 	clear(pass)
 	if err != nil {
 		return err
@@ -187,12 +178,7 @@ func (c *command) id(cfg node.Config, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	full, _ := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: ks.PeerID(), Addrs: addrs})
-	strs := make([]string, len(full))
-	for i, a := range full {
-		strs[i] = a.String()
-	}
-	c.printID(ks.PeerID().String(), strs, node.NewInvite(cfg, ks.PeerID(), addrs).String())
+	c.printID(ks.PeerID().String(), node.FullAddrs(ks.PeerID(), addrs), node.NewInvite(cfg, ks.PeerID(), addrs).String())
 	return nil
 }
 
@@ -326,8 +312,8 @@ func pingWhenJoined(ctx context.Context, n *node.Node, target string, count int)
 }
 
 func (c *command) passwd(dataDir string) error {
-	if !initialized(dataDir) {
-		return fmt.Errorf("%w in %s: run `discordopus init` first", node.ErrNotInitialized, dataDir)
+	if err := node.RequireIdentity(dataDir); err != nil {
+		return err
 	}
 	// A running node, or a second passwd, must not race this rewrite.
 	unlock, err := node.LockDataDir(dataDir)
@@ -335,7 +321,7 @@ func (c *command) passwd(dataDir string) error {
 		return err
 	}
 	defer unlock()
-	path := filepath.Join(dataDir, keystore.FileName)
+	path := node.KeystorePath(dataDir)
 	old, err := keystore.ReadPassphrase(c.passOpt, "Current passphrase: ")
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -108,12 +107,8 @@ func printID(cfg node.Config, dataDir string) error {
 	if err != nil {
 		return err
 	}
-	full, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: id, Addrs: addrs})
-	if err != nil && !errors.Is(err, peer.ErrInvalidAddr) {
-		return err
-	}
 	fmt.Printf("PeerID: %s\n", id)
-	for _, a := range full {
+	for _, a := range node.FullAddrs(id, addrs) {
 		fmt.Printf("address: %s\n", a)
 	}
 	return nil
