@@ -95,32 +95,32 @@ func (n *Namespace) Put(key, value []byte, opts ...PutOption) error {
 	for _, o := range opts {
 		o(&c)
 	}
+	return n.s.Write(c.durable, func(b *Batch) error { return b.Put(n, key, value, opts...) })
+}
+
+// entry checks key and value and seals value into a Badger entry.
+func (n *Namespace) entry(key, value []byte, c putConfig) (*badger.Entry, error) {
 	fk, err := n.fullKey(key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(value) > MaxValueSize {
-		return fmt.Errorf("store: %s: value is %d bytes, over the %d-byte limit", n.name, len(value), MaxValueSize)
+		return nil, fmt.Errorf("store: %s: value is %d bytes, over the %d-byte limit", n.name, len(value), MaxValueSize)
 	}
 	if c.hasTTL && c.ttl <= 0 {
-		return fmt.Errorf("store: %s: TTL %v is not positive", n.name, c.ttl)
+		return nil, fmt.Errorf("store: %s: TTL %v is not positive", n.name, c.ttl)
 	}
 	s := n.s
-	if !s.enter() {
-		return ErrClosed
-	}
-	defer s.leave()
-
 	var expiry int64 // Unix nanoseconds; 0 means none
 	if c.hasTTL {
 		expiry = s.now().Add(c.ttl).UnixNano()
 		if expiry <= 0 {
-			return fmt.Errorf("store: %s: expiry before 1970", n.name)
+			return nil, fmt.Errorf("store: %s: expiry before 1970", n.name)
 		}
 	}
 	sealed, err := seal(s.aead, fk, value, expiry)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	e := badger.NewEntry(fk, sealed)
 	if expiry != 0 {
@@ -129,28 +129,7 @@ func (n *Namespace) Put(key, value []byte, opts ...PutOption) error {
 		// a record before the store's clock says it has expired.
 		e.ExpiresAt = uint64((expiry + int64(time.Second) - 1) / int64(time.Second))
 	}
-	write := func() error {
-		return s.db.Update(func(txn *badger.Txn) error { return txn.SetEntry(e) })
-	}
-	if !c.durable {
-		s.gate.RLock()
-		err = write()
-		s.gate.RUnlock()
-	} else {
-		s.gate.Lock()
-		err = write()
-		if err == nil {
-			err = s.db.Sync()
-			if err != nil {
-				err = fmt.Errorf("sync: %w", err)
-			}
-		}
-		s.gate.Unlock()
-	}
-	if err != nil {
-		return fmt.Errorf("store: %s: put: %w", n.name, err)
-	}
-	return nil
+	return e, nil
 }
 
 // Get returns the value stored under key, or an error wrapping ErrNotFound
@@ -199,22 +178,7 @@ func (s *Store) expired(expiry int64) bool {
 // Delete removes key. Deleting a missing key is not an error. Deletes are
 // not synced: after a power loss a deleted record may come back.
 func (n *Namespace) Delete(key []byte) error {
-	fk, err := n.fullKey(key)
-	if err != nil {
-		return err
-	}
-	s := n.s
-	if !s.enter() {
-		return ErrClosed
-	}
-	defer s.leave()
-	s.gate.RLock()
-	err = s.db.Update(func(txn *badger.Txn) error { return txn.Delete(fk) })
-	s.gate.RUnlock()
-	if err != nil {
-		return fmt.Errorf("store: %s: delete: %w", n.name, err)
-	}
-	return nil
+	return n.s.Write(false, func(b *Batch) error { return b.Delete(n, key) })
 }
 
 // Iterate calls fn for each live record whose key starts with prefix, in
