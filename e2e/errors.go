@@ -26,6 +26,4 @@ var (
 	// ErrMalformed: a stored or published encoding (bundle, prekeys,
 	// session) is not canonical or not well formed.
 	ErrMalformed = errors.New("e2e: malformed encoding")
-	// ErrNotInitial: Accept was given a normal (non-initial) message.
-	ErrNotInitial = errors.New("e2e: not an initial message")
 )

@@ -26,16 +26,19 @@ const (
 
 // controlRequest is one CLI question.
 type controlRequest struct {
-	Op     string `json:"op"`               // "status", "peers" or "ping"
+	Op     string `json:"op"`               // "status", "peers", "ping", "subscribe" or a chat op
 	Target string `json:"target,omitempty"` // ping: PeerID, multiaddr or invite
 	Count  int    `json:"count,omitempty"`  // ping: how many round trips
+	// Chat is the argument of the chat ops (see chatOp).
+	Chat *ChatRequest `json:"chat,omitempty"`
 }
 
 type controlResponse struct {
-	Error  string      `json:"error,omitempty"`
-	Status *Status     `json:"status,omitempty"`
-	Peers  []PeerInfo  `json:"peers,omitempty"`
-	Ping   *PingResult `json:"ping,omitempty"`
+	Error  string        `json:"error,omitempty"`
+	Status *Status       `json:"status,omitempty"`
+	Peers  []PeerInfo    `json:"peers,omitempty"`
+	Ping   *PingResult   `json:"ping,omitempty"`
+	Chat   *ChatResponse `json:"chat,omitempty"`
 }
 
 // ErrNotRunning means no node answers on the data directory's control socket.
@@ -94,6 +97,10 @@ func (n *Node) handleControl(ctx context.Context, c net.Conn) {
 	if err == nil {
 		err = json.Unmarshal(line, &req)
 	}
+	if err == nil && req.Op == "subscribe" {
+		n.streamEvents(ctx, c)
+		return
+	}
 	if err != nil {
 		resp.Error = fmt.Sprintf("bad control request: %v", err)
 	} else {
@@ -113,7 +120,7 @@ func (n *Node) handleControl(ctx context.Context, c net.Conn) {
 			r, err = n.Ping(ctx, req.Target, req.Count)
 			resp.Ping = &r
 		default:
-			err = fmt.Errorf("unknown control op %q", req.Op)
+			resp.Chat, err = n.chatOp(req.Op, req.Chat)
 		}
 		if err != nil {
 			resp.Error = err.Error()

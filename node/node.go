@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -22,6 +24,7 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/discordopus/discordopus/chat"
 	"github.com/discordopus/discordopus/dht"
 	"github.com/discordopus/discordopus/keystore"
 	"github.com/discordopus/discordopus/store"
@@ -82,15 +85,19 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 
-	lock     *dirLock
-	keys     *keystore.Keystore // nil on infrastructure nodes
-	store    *store.Store       // nil on infrastructure nodes
-	host     host.Host
-	dht      *dht.DHT
-	lan      lanPeers // addresses heard by mDNS
-	control  net.Listener
-	metrics  net.Listener
-	registry *prometheus.Registry
+	lock      *dirLock
+	keys      *keystore.Keystore // nil on infrastructure nodes
+	store     *store.Store       // nil on infrastructure nodes
+	identity  ed25519.PrivateKey // a copy of the keystore's, for e2e; nil on infrastructure nodes
+	prekeys   *keystore.PrekeyStore
+	publisher *dht.BundlePublisher
+	chat      *chat.Service
+	host      host.Host
+	dht       *dht.DHT
+	lan       lanPeers // addresses heard by mDNS
+	control   net.Listener
+	metrics   net.Listener
+	registry  *prometheus.Registry
 
 	closeOnce sync.Once
 	closeErr  error
@@ -133,10 +140,16 @@ func New(o Options) (_ *Node, err error) {
 		Mode:              mode,
 		Bootstrap:         bootstrap,
 		AllowPrivateAddrs: o.Config.PrivateAddrs,
+		Namespaces:        map[string]record.Validator{dht.PrekeyNamespace: dht.PrekeyValidator()},
 		Logger:            o.Logger,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if n.keys != nil {
+		if err := n.openChat(); err != nil {
+			return nil, err
+		}
 	}
 	if n.control, err = listenControl(filepath.Join(o.DataDir, controlSocket)); err != nil {
 		return nil, err
@@ -205,6 +218,11 @@ func (n *Node) Serve(ctx context.Context) error {
 	if n.store != nil {
 		serve("store", n.store.Serve)
 	}
+	if n.chat != nil {
+		serve("prekeys", n.prekeys.Serve)
+		serve("prekey-publisher", n.publishPrekeys)
+		serve("chat", n.chat.Serve)
+	}
 	if n.cfg.MDNS {
 		serve("mdns", n.serveMDNS)
 	}
@@ -236,6 +254,10 @@ func (n *Node) Close() error {
 		if n.host != nil {
 			errs = append(errs, n.host.Close())
 		}
+		if n.prekeys != nil {
+			n.prekeys.Close()
+		}
+		clear(n.identity)
 		if n.store != nil {
 			errs = append(errs, n.store.Close())
 		}

@@ -120,22 +120,8 @@ func (n *Node) Ping(ctx context.Context, target string, count int) (PingResult, 
 		return PingResult{}, errors.New("that is this node's own PeerID")
 	}
 	res := PingResult{PeerID: ai.ID.String(), Found: found}
-	if found == "lan" {
-		// A LAN dial takes milliseconds; if it fails the peer has left or
-		// moved: forget its LAN addresses and ask the DHT.
-		if err = n.connect(ctx, ai, lanDialTimeout); err != nil {
-			n.lan.forget(ai.ID)
-			if ai, err = n.dht.FindPeer(ctx, ai.ID); err != nil {
-				return res, err
-			}
-			res.Found = "dht"
-		}
-	}
-	if res.Found != "lan" {
-		err = n.connect(ctx, ai, dialTimeout)
-	}
-	if err != nil {
-		return res, fmt.Errorf("connect to %s: %w", ai.ID, err)
+	if res.Found, err = n.dial(ctx, ai, found); err != nil {
+		return res, err
 	}
 	if conns := n.host.Network().ConnsToPeer(ai.ID); len(conns) > 0 {
 		res.Addr = conns[0].RemoteMultiaddr().String()
@@ -169,6 +155,28 @@ func (n *Node) connect(ctx context.Context, ai peer.AddrInfo, timeout time.Durat
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return n.host.Connect(network.WithDialPeerTimeout(ctx, timeout), ai)
+}
+
+// dial connects to ai, found by Resolve as found, and says how it was
+// found in the end.
+func (n *Node) dial(ctx context.Context, ai peer.AddrInfo, found string) (string, error) {
+	var err error
+	if found == "lan" {
+		// A LAN dial takes milliseconds; if it fails the peer has left or
+		// moved: forget its LAN addresses and ask the DHT.
+		if err = n.connect(ctx, ai, lanDialTimeout); err == nil {
+			return found, nil
+		}
+		n.lan.forget(ai.ID)
+		if ai, err = n.dht.FindPeer(ctx, ai.ID); err != nil {
+			return found, err
+		}
+		found = "dht"
+	}
+	if err = n.connect(ctx, ai, dialTimeout); err != nil {
+		return found, fmt.Errorf("connect to %s: %w", ai.ID, err)
+	}
+	return found, nil
 }
 
 // Resolve turns a PeerID, a /p2p multiaddr or an invite into addresses to

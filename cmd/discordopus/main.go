@@ -7,6 +7,11 @@
 //	discordopus peers     list the running node's connected peers
 //	discordopus ping P    ping a peer (PeerID, /p2p multiaddr or invite)
 //	discordopus passwd    change the passphrase
+//	discordopus contact   add, list, verify, accept or block contacts
+//	discordopus send      send a message
+//	discordopus history   show a conversation
+//	discordopus chat      an interactive conversation in the terminal
+//	discordopus settings  read receipts and typing indicators
 package main
 
 import (
@@ -35,6 +40,15 @@ commands:
   ping P    ping a peer: a PeerID, a /p2p multiaddr or an invite
   passwd    change the passphrase
 
+  contact add --name NAME <invite>   add a contact from their invite
+  contact list                       contacts, message requests, unread counts
+  contact verify <contact>           compare safety numbers, mark verified
+  contact accept|block <contact>     answer a message request
+  send <contact> <text | ->          send a message (- sends each line of stdin)
+  history <contact>                  show a conversation
+  chat <contact>                     talk in the terminal
+  settings [--read-receipts on|off] [--typing on|off]
+
 Run "discordopus <command> -h" for a command's flags.
 `
 
@@ -54,10 +68,15 @@ type command struct {
 	fs      *flag.FlagSet
 	out     io.Writer
 	unlock  func() ([]byte, error) // overrides the passphrase sources
+	cf      chatFlags
 }
 
 // argsByCommand says how many positional arguments each command takes.
-var argsByCommand = map[string]int{"init": 0, "id": 0, "run": 0, "peers": 0, "ping": 1, "passwd": 0}
+// Chat commands (-1) check their own.
+var argsByCommand = map[string]int{
+	"init": 0, "id": 0, "run": 0, "peers": 0, "ping": 1, "passwd": 0,
+	"contact": -1, "send": -1, "history": -1, "chat": -1, "settings": -1,
+}
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
@@ -80,14 +99,16 @@ func run(args []string, out io.Writer) error {
 	case "run":
 		c.fs.BoolVar(&initFirst, "init", false, "create an identity first if there is none")
 	}
-	if err := c.fs.Parse(args[1:]); err != nil {
+	c.cf.register(c.fs, c.name)
+	pos, err := parseInterleaved(c.fs, args[1:])
+	if err != nil {
 		return err
 	}
-	if c.fs.NArg() != nargs {
+	if nargs >= 0 && len(pos) != nargs {
 		if c.name == "ping" {
 			return errors.New("usage: discordopus ping [flags] <PeerID | /p2p multiaddr | invite>")
 		}
-		return fmt.Errorf("%s takes no arguments, got %q", c.name, c.fs.Args())
+		return fmt.Errorf("%s takes no arguments, got %q", c.name, pos)
 	}
 	cfg, dataDir, err := c.flags.Resolve()
 	if err != nil {
@@ -113,7 +134,17 @@ func run(args []string, out io.Writer) error {
 	case "peers":
 		return c.peers(dataDir)
 	case "ping":
-		return c.ping(cfg, dataDir, c.fs.Arg(0), count)
+		return c.ping(cfg, dataDir, pos[0], count)
+	case "contact":
+		return c.contact(cfg, dataDir, pos)
+	case "send":
+		return c.send(cfg, dataDir, pos)
+	case "history":
+		return c.history(cfg, dataDir, pos)
+	case "chat":
+		return c.chatTerminal(cfg, dataDir, pos)
+	case "settings":
+		return c.settings(cfg, dataDir, pos)
 	default: // "passwd"
 		return c.passwd(dataDir)
 	}

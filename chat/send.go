@@ -1,0 +1,520 @@
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/discordopus/discordopus/e2e"
+	"github.com/discordopus/discordopus/store"
+)
+
+// outItem is one queued item that the contact must acknowledge, as kept
+// in "outbox"/<contact ID><item ID> until the Delivered receipt arrives.
+type outItem struct {
+	ID       ID            `json:"id"`
+	Message  *wireMessage  `json:"message,omitempty"`
+	Reaction *wireReaction `json:"reaction,omitempty"`
+	Settings *wireSettings `json:"settings,omitempty"`
+}
+
+// conv is the live state of one conversation: its session, its queue and
+// its stream. mu serializes everything that touches the session, so that
+// encryption, decryption and the writes that persist them happen one at a
+// time per contact.
+type conv struct {
+	id ID
+
+	mu         sync.Mutex
+	loaded     bool      // queue holds the outbox
+	queue      []outItem // unacknowledged items in ID order
+	sentAt     map[ID]time.Time
+	acks, read []ID         // receipts to send
+	typing     int          // typing state to send
+	typingSent time.Time    // last typing start sent
+	typingSeen time.Time    // last typing start received
+	session    *e2e.Session // nil until loaded or created
+	out        network.Stream
+	running    bool
+	wake       chan struct{}
+	backoff    time.Duration
+	nextTry    time.Time
+	timeouts   int // ack timeouts in a row
+}
+
+func (s *Service) conv(id ID) *conv {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cv := s.convs[id]
+	if cv == nil {
+		cv = &conv{id: id, sentAt: map[ID]time.Time{}, wake: make(chan struct{}, 1)}
+		s.convs[id] = cv
+	}
+	return cv
+}
+
+// dropConv forgets a conversation's session and stream (the contact's
+// identity changed, or it was blocked).
+func (s *Service) dropConv(id ID) {
+	cv := s.conv(id)
+	cv.mu.Lock()
+	cv.session = nil
+	cv.closeStream()
+	cv.mu.Unlock()
+}
+
+func (cv *conv) closeStream() {
+	if cv.out != nil {
+		cv.out.Reset()
+		cv.out = nil
+	}
+}
+
+// enqueue stores item in the outbox, with m (the message it belongs to)
+// if given, and starts delivery.
+func (s *Service) enqueue(c Contact, item outItem, m *Message) error {
+	cv := s.conv(c.ID)
+	cv.mu.Lock()
+	if err := s.loadQueue(cv); err != nil {
+		cv.mu.Unlock()
+		return err
+	}
+	v, _ := json.Marshal(item)
+	var stale []ID // older settings, which the new ones replace
+	if item.Settings != nil {
+		for _, it := range cv.queue {
+			if it.Settings != nil {
+				stale = append(stale, it.ID)
+			}
+		}
+	}
+	err := s.o.Store.Write(false, func(w *store.Batch) error {
+		for _, id := range stale {
+			if err := w.Delete(s.outbox, msgKey(c.ID, id)); err != nil {
+				return err
+			}
+		}
+		if m != nil {
+			if err := s.hist.put(w, *m); err != nil {
+				return err
+			}
+		}
+		return w.Put(s.outbox, msgKey(c.ID, item.ID), v)
+	})
+	if err != nil {
+		cv.mu.Unlock()
+		return fmt.Errorf("queueing for %s: %w", c.DisplayName(), err)
+	}
+	cv.queue = slices.DeleteFunc(cv.queue, func(it outItem) bool { return slices.Contains(stale, it.ID) })
+	cv.queue = append(cv.queue, item)
+	cv.mu.Unlock()
+	s.kick(cv)
+	return nil
+}
+
+// loadQueue reads the conversation's outbox once. Called with cv.mu held.
+func (s *Service) loadQueue(cv *conv) error {
+	if cv.loaded {
+		return nil
+	}
+	var q []outItem
+	err := s.outbox.Iterate(cv.id[:], false, func(_, v []byte) error {
+		var it outItem
+		if err := json.Unmarshal(v, &it); err != nil {
+			return err
+		}
+		q = append(q, it)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading the outbox: %w", err)
+	}
+	cv.queue = append(q, cv.queue...)
+	cv.loaded = true
+	return nil
+}
+
+// resumeOutbox restarts delivery for every conversation with queued items.
+func (s *Service) resumeOutbox() error {
+	var pending []ID
+	err := s.outbox.Iterate(nil, false, func(k, _ []byte) error {
+		id, _ := idFromBytes(k[:16])
+		if len(pending) == 0 || pending[len(pending)-1] != id {
+			pending = append(pending, id)
+		}
+		return nil
+	})
+	for _, id := range pending {
+		s.kick(s.conv(id))
+	}
+	return err
+}
+
+// kick makes sure the conversation's worker runs.
+func (s *Service) kick(cv *conv) {
+	s.mu.Lock()
+	ctx := s.ctx
+	s.mu.Unlock()
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	if cv.running || ctx == nil || ctx.Err() != nil {
+		select {
+		case cv.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	cv.running = true
+	s.wg.Go(func() { s.work(ctx, cv) })
+}
+
+// peerConnected retries delivery to p at once instead of waiting out a
+// backoff.
+func (s *Service) peerConnected(p peer.ID) {
+	c, err := s.contacts.byPeer(p)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	cv := s.convs[c.ID]
+	s.mu.Unlock()
+	if cv == nil {
+		return
+	}
+	cv.mu.Lock()
+	cv.nextTry, cv.backoff = time.Time{}, 0
+	cv.mu.Unlock()
+	s.kick(cv)
+}
+
+// work delivers a conversation's queue until it is empty.
+func (s *Service) work(ctx context.Context, cv *conv) {
+	for {
+		wait, done := s.step(ctx, cv)
+		if done {
+			return
+		}
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				cv.mu.Lock()
+				cv.running = false
+				cv.mu.Unlock()
+				return
+			case <-cv.wake:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+}
+
+// step sends one payload if there is something to send. It returns how
+// long to wait before the next step, or done when the worker may stop.
+func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done bool) {
+	now := s.now()
+	cv.mu.Lock()
+	if err := s.loadQueue(cv); err != nil {
+		s.log.Error("outbox", "err", err)
+	}
+	control := len(cv.acks) > 0 || len(cv.read) > 0 || cv.typing != typingNone
+	due, nextDue := s.dueItems(cv, now)
+	switch {
+	case ctx.Err() != nil || (!control && len(cv.queue) == 0):
+		cv.running = false
+		cv.mu.Unlock()
+		return 0, true
+	case !control && len(due) == 0:
+		cv.mu.Unlock()
+		return nextDue, false
+	case now.Before(cv.nextTry):
+		cv.typing = typingNone // stale by the time the peer is back
+		cv.mu.Unlock()
+		return cv.nextTry.Sub(now), false
+	}
+	cv.mu.Unlock()
+
+	c, err := s.contacts.get(cv.id)
+	if err != nil || c.State == Blocked {
+		cv.mu.Lock()
+		cv.acks, cv.read, cv.typing, cv.running = nil, nil, typingNone, false
+		cv.mu.Unlock()
+		return 0, true
+	}
+	if err := s.send(ctx, cv, c, now); err != nil {
+		if ctx.Err() != nil {
+			return 0, false
+		}
+		cv.mu.Lock()
+		cv.closeStream()
+		cv.backoff = min(max(2*cv.backoff, minBackoff), maxBackoff)
+		cv.nextTry = s.now().Add(cv.backoff)
+		cv.typing = typingNone
+		cv.mu.Unlock()
+		s.log.Info("contact unreachable; will retry", "contact", c.DisplayName(), "retry_in", cv.backoff, "err", err)
+		return 0, false
+	}
+	cv.mu.Lock()
+	cv.backoff = 0
+	cv.mu.Unlock()
+	return 0, false
+}
+
+// dueItems returns the queued items to send now: never sent, or sent and
+// not acknowledged for ackTimeout. It also says when the next one falls
+// due. An ack timeout counts towards resetting the session. Called with
+// cv.mu held.
+func (s *Service) dueItems(cv *conv, now time.Time) (due []outItem, next time.Duration) {
+	next = ackTimeout
+	timedOut := false
+	inflight := 0
+	for _, it := range cv.queue {
+		sent, ok := cv.sentAt[it.ID]
+		if !ok {
+			if inflight < maxInflight {
+				due = append(due, it)
+			}
+			continue
+		}
+		inflight++
+		if left := sent.Add(ackTimeout).Sub(now); left > 0 {
+			next = min(next, left)
+			continue
+		}
+		timedOut = true
+		due = append(due, it)
+	}
+	if timedOut {
+		cv.timeouts++
+		if cv.timeouts >= resetAfterTimeouts && cv.session != nil {
+			// The contact's node keeps not acknowledging what it receives:
+			// it has most likely lost the session. Start a fresh one.
+			cv.session = nil
+			cv.timeouts = 0
+			if err := s.sessions.Delete(cv.id[:]); err != nil {
+				s.log.Warn("resetting session", "err", err)
+			}
+		}
+		for _, it := range due {
+			delete(cv.sentAt, it.ID)
+		}
+	}
+	return due, next
+}
+
+// send connects, makes sure there is a session, and writes one payload.
+func (s *Service) send(ctx context.Context, cv *conv, c Contact, now time.Time) error {
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	cv.mu.Lock()
+	st := cv.out
+	cv.mu.Unlock()
+	if st == nil {
+		if err := s.o.Connect(cctx, c.Peer, c.Addrs); err != nil {
+			return fmt.Errorf("connecting: %w", err)
+		}
+		var err error
+		st, err = s.o.Host.NewStream(network.WithAllowLimitedConn(cctx, "chat"), c.Peer, ProtocolID)
+		if err != nil {
+			return fmt.Errorf("opening a chat stream: %w", err)
+		}
+		cv.mu.Lock()
+		cv.closeStream()
+		cv.out = st
+		cv.mu.Unlock()
+	}
+	if err := s.ensureSession(cctx, cv, c); err != nil {
+		return err
+	}
+
+	cv.mu.Lock()
+	due, _ := s.dueItems(cv, now)
+	p := s.buildPayload(cv, due)
+	if p.empty() {
+		cv.mu.Unlock()
+		return nil
+	}
+	if cv.session == nil { // reset by dueItems: start again next step
+		cv.mu.Unlock()
+		return nil
+	}
+	env, sent, err := s.sealPayload(cv, p)
+	if err != nil {
+		cv.mu.Unlock()
+		return err
+	}
+	for _, id := range p.ackIDs() {
+		cv.sentAt[id] = now
+	}
+	cv.mu.Unlock()
+
+	st.SetWriteDeadline(time.Now().Add(connectTimeout))
+	if _, err := st.Write(marshalFrame(env)); err != nil {
+		cv.mu.Lock()
+		for _, id := range p.ackIDs() {
+			delete(cv.sentAt, id)
+		}
+		cv.mu.Unlock()
+		return fmt.Errorf("writing: %w", err)
+	}
+	for i := range sent {
+		s.events.publish(Event{Kind: EventState, Contact: cv.id, Message: &sent[i]})
+	}
+	return nil
+}
+
+// ensureSession loads the contact's session or starts one from their
+// published prekey bundle.
+func (s *Service) ensureSession(ctx context.Context, cv *conv, c Contact) error {
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	if cv.session != nil {
+		return nil
+	}
+	v, err := s.sessions.Get(cv.id[:])
+	switch {
+	case err == nil:
+		sess, err := e2e.ParseSession(v)
+		if err != nil {
+			return fmt.Errorf("reading the session: %w", err)
+		}
+		cv.session = sess
+		return nil
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	cv.mu.Unlock()
+	bundle, err := s.o.FetchBundle(ctx, c.Peer)
+	cv.mu.Lock()
+	if err != nil {
+		return fmt.Errorf("fetching prekeys: %w", err)
+	}
+	if cv.session != nil { // the contact started one meanwhile
+		return nil
+	}
+	remote, err := e2ePeer(c.Peer)
+	if err != nil {
+		return err
+	}
+	cv.session, err = e2e.NewSession(s.local(), remote, bundle, s.now())
+	return err
+}
+
+// buildPayload fills one payload with receipts, typing and due items, up
+// to the size limit. Called with cv.mu held; takes what it uses.
+func (s *Service) buildPayload(cv *conv, due []outItem) *payload {
+	p := &payload{Typing: cv.typing}
+	cv.typing = typingNone
+	size, items := 64, 1
+	take := func(ids []ID) ([]ID, []ID) {
+		n := min(len(ids), (maxPayloadItems-items)/2)
+		items += n
+		size += n * 20
+		return ids[:n:n], ids[n:]
+	}
+	p.Delivered, cv.acks = take(cv.acks)
+	p.Read, cv.read = take(cv.read)
+	for _, it := range due {
+		need := 48
+		if it.Message != nil {
+			need += len(it.Message.Text)
+		}
+		if items+1 > maxPayloadItems || size+need > MaxPayloadBytes {
+			break
+		}
+		items++
+		size += need
+		switch {
+		case it.Message != nil:
+			p.Messages = append(p.Messages, *it.Message)
+		case it.Reaction != nil:
+			p.Reactions = append(p.Reactions, *it.Reaction)
+		case it.Settings != nil:
+			p.Settings = it.Settings // only the newest matters
+		}
+	}
+	return p
+}
+
+// sealPayload encrypts p in the session and stores the advanced session
+// before a byte leaves, so a message key is never used twice. In the same
+// write, messages that were Sending become Sent: they are handed to the
+// stream next (and if that fails they are sent again). It returns the
+// envelope and the messages it moved. Called with cv.mu held.
+func (s *Service) sealPayload(cv *conv, p *payload) ([]byte, []Message, error) {
+	env, err := cv.session.Encrypt(s.local(), p.marshal(), s.now())
+	if err != nil {
+		return nil, nil, fmt.Errorf("encrypting: %w", err)
+	}
+	state, err := cv.session.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	var sent []Message
+	err = s.o.Store.Write(false, func(w *store.Batch) error {
+		sent = sent[:0]
+		if err := w.Put(s.sessions, cv.id[:], state); err != nil {
+			return err
+		}
+		for _, wm := range p.Messages {
+			m, err := s.hist.get(cv.id, wm.ID)
+			if err != nil || m.State != Sending {
+				continue
+			}
+			m.State = Sent
+			if err := s.hist.put(w, m); err != nil {
+				return err
+			}
+			sent = append(sent, m)
+		}
+		return nil
+	})
+	if err != nil {
+		cv.session = nil // ahead of the stored one: read it again
+		return nil, nil, fmt.Errorf("saving the session: %w", err)
+	}
+	return env, sent, nil
+}
+
+// acknowledged handles the contact's Delivered receipts: the items leave
+// the outbox and messages show as delivered. Called with cv.mu held, inside
+// the batch that stores the payload they came in.
+func (s *Service) acknowledged(w *store.Batch, cv *conv, ids []ID, changed *[]Message) error {
+	for _, id := range ids {
+		i := slices.IndexFunc(cv.queue, func(it outItem) bool { return it.ID == id })
+		if i < 0 {
+			continue // already acknowledged
+		}
+		it := cv.queue[i]
+		cv.queue = slices.Delete(cv.queue, i, i+1)
+		delete(cv.sentAt, id)
+		cv.timeouts = 0
+		if err := w.Delete(s.outbox, msgKey(cv.id, id)); err != nil {
+			return err
+		}
+		if it.Message == nil {
+			continue
+		}
+		m, err := s.hist.get(cv.id, id)
+		if err != nil {
+			continue
+		}
+		if m.State != Read {
+			m.State = Delivered
+			if err := s.hist.put(w, m); err != nil {
+				return err
+			}
+			*changed = append(*changed, m)
+		}
+	}
+	return nil
+}
