@@ -192,6 +192,7 @@ func (s *Service) receive(remote peer.ID, env []byte) error {
 		return fmt.Errorf("storing what %s sent: %w", c.DisplayName(), err)
 	}
 	cv.session = sess
+	cv.timeouts = 0 // the peer's end of the session works
 	if rec.OneTimeUsed {
 		if err := s.o.Prekeys.ConsumeOneTime(rec.OneTimeID); err != nil {
 			s.log.Warn("consuming a one-time prekey", "err", err)

@@ -32,21 +32,22 @@ type outItem struct {
 type conv struct {
 	id ID
 
-	mu         sync.Mutex
-	loaded     bool      // queue holds the outbox
-	queue      []outItem // unacknowledged items in ID order
-	sentAt     map[ID]time.Time
-	acks, read []ID         // receipts to send
-	typing     int          // typing state to send
-	typingSent time.Time    // last typing start sent
-	typingSeen time.Time    // last typing start received
-	session    *e2e.Session // nil until loaded or created
-	out        network.Stream
-	running    bool
-	wake       chan struct{}
-	backoff    time.Duration
-	nextTry    time.Time
-	timeouts   int // ack timeouts in a row
+	mu          sync.Mutex
+	loaded      bool      // queue holds the outbox
+	queue       []outItem // unacknowledged items in ID order
+	sentAt      map[ID]time.Time
+	acks, read  []ID         // receipts to send
+	typing      int          // typing state to send
+	typingSent  time.Time    // last typing start sent
+	typingSeen  time.Time    // last typing start received
+	session     *e2e.Session // nil until loaded or created
+	out         network.Stream
+	running     bool
+	wake        chan struct{}
+	backoff     time.Duration
+	nextTry     time.Time
+	timeouts    int       // ack timeouts in a row
+	lastTimeout time.Time // when the last one was counted
 }
 
 func (s *Service) conv(id ID) *conv {
@@ -293,7 +294,9 @@ func (s *Service) dueItems(cv *conv, now time.Time) (due []outItem, next time.Du
 		timedOut = true
 		due = append(due, it)
 	}
-	if timedOut {
+	if timedOut && now.Sub(cv.lastTimeout) >= ackTimeout {
+		// One lost burst is one timeout, however many payloads it took.
+		cv.lastTimeout = now
 		cv.timeouts++
 		if cv.timeouts >= resetAfterTimeouts && cv.session != nil {
 			// The contact's node keeps not acknowledging what it receives:
@@ -304,6 +307,8 @@ func (s *Service) dueItems(cv *conv, now time.Time) (due []outItem, next time.Du
 				s.log.Warn("resetting session", "err", err)
 			}
 		}
+	}
+	if timedOut {
 		for _, it := range due {
 			delete(cv.sentAt, it.ID)
 		}
@@ -330,6 +335,10 @@ func (s *Service) send(ctx context.Context, cv *conv, c Contact, now time.Time) 
 		cv.mu.Lock()
 		cv.closeStream()
 		cv.out = st
+		// What went out on an earlier stream and is still unacknowledged
+		// may have died with it: send it again now rather than after the
+		// ack timeout.
+		clear(cv.sentAt)
 		cv.mu.Unlock()
 	}
 	if err := s.ensureSession(cctx, cv, c); err != nil {

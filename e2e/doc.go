@@ -164,16 +164,21 @@
 // chain keys are exactly libsignal's (known-answer tests) and NHK is
 // independent of them. Ciphers (ours; libsignal uses AES-CBC + HMAC):
 //
-//	body:   ChaCha20-Poly1305(cipher key, nonce = mac key[12:24])
-//	header: AES-256-GCM(HK, nonce = mac key[0:12]), header = ratchet public key (32) || PN (4) || N (4)
+//	body:   ChaCha20-Poly1305(cipher key, nonce)
+//	header: AES-256-GCM(HK, nonce), header = ratchet public key (32) || PN (4) || N (4)
 //
-// Every message key is used once, so the body nonce only needs to be fixed
-// per key; the header key serves a whole chain, and its nonces are distinct
-// PRF outputs, one per message (sent in the clear: they are independent of
-// the cipher key, and the receiver checks that the nonce matches the key it
-// derived). The nonces cost no randomness and no extra hashing. AES-GCM for
-// headers: its key setup (about 1 µs in Go) is paid once per chain, and it
-// seals a 40-byte header 2.5 times faster than ChaCha20-Poly1305; for bodies,
+// nonce is 12 random bytes per message, sent in the clear. Every message
+// key is meant to be used once, so a nonce derived from it would do while
+// the session only moves forward; but a caller that encrypts again from an
+// older copy of the session (its store lost the last writes in a power
+// failure) would then seal a different plaintext under the same key and
+// nonce, which gives away both. With a random nonce that cannot happen,
+// and the header key, which serves a whole chain, gets fresh nonces too
+// (2^32 messages a chain at most, far below the collision bound of 96-bit
+// random nonces). The mac key of libsignal's expansion is not used.
+// AES-GCM for headers: its key setup (about 1 µs in Go) is paid once per
+// chain, and it seals a 40-byte header 2.5 times faster than
+// ChaCha20-Poly1305; for bodies,
 // whose keys are single-use, ChaCha20-Poly1305 needs no key setup.
 //
 // Normal message (70 + P + 16 bytes, P the padded length):

@@ -245,7 +245,7 @@ func randomScalar(r io.Reader) ([]byte, error) {
 
 // encrypt seals plaintext as a normal message (header encrypted under HKs)
 // and advances the sending chain.
-func (st *state) encrypt(sc *scratch, plaintext []byte) ([]byte, error) {
+func (st *state) encrypt(sc *scratch, r io.Reader, plaintext []byte) ([]byte, error) {
 	if !st.hasCKs || !st.hasHKs {
 		return nil, fmt.Errorf("e2e: session cannot send yet")
 	}
@@ -260,7 +260,15 @@ func (st *state) encrypt(sc *scratch, plaintext []byte) ([]byte, error) {
 	padded := padLen(len(plaintext))
 	out := make([]byte, normalHdrEnd+padded+tagSize)
 	out[0], out[1] = Version, typeNormal
-	copy(out[2:14], mkey[:hdrNonceSize])
+	// A random nonce, not one derived from the message key: if the caller
+	// ever encrypts again from an older copy of the session (a state
+	// restored after a power loss), the same key never meets the same
+	// nonce twice.
+	if _, err := io.ReadFull(r, out[2:14]); err != nil {
+		clear(ckey[:])
+		clear(mkey[:])
+		return nil, fmt.Errorf("e2e: random: %w", err)
+	}
 	hdr := sc.hdr[:hdrPlainSize]
 	copy(hdr, st.dhsPub[:])
 	binary.BigEndian.PutUint32(hdr[32:], st.pn)
@@ -271,7 +279,7 @@ func (st *state) encrypt(sc *scratch, plaintext []byte) ([]byte, error) {
 	copy(body, plaintext)
 	body[len(plaintext)] = 0x80
 	a, _ := chacha20poly1305.New(ckey[:])
-	a.Seal(body[:0], mkey[hdrNonceSize:2*hdrNonceSize], body, sc.bodyAD(&st.adSend, out))
+	a.Seal(body[:0], out[2:14], body, sc.bodyAD(&st.adSend, out))
 	clear(ckey[:])
 	clear(mkey[:])
 	st.cks = next
@@ -516,12 +524,9 @@ func (sc *scratch) openBody(seed *[32]byte, adHash *[32]byte, msg []byte) ([]byt
 	ckey, mkey := &sc.ckey, &sc.mkey
 	*ckey, *mkey = sc.h.messageKeys(seed)
 	defer clear(ckey[:])
-	if subtle.ConstantTimeCompare(mkey[:hdrNonceSize], msg[2:14]) != 1 {
-		return nil, fmt.Errorf("%w: header nonce mismatch", ErrInvalidMessage)
-	}
 	a, _ := chacha20poly1305.New(ckey[:])
 	body := msg[normalHdrEnd:]
-	pt, err := a.Open(make([]byte, 0, len(body)-tagSize), mkey[hdrNonceSize:2*hdrNonceSize], body, sc.bodyAD(adHash, msg))
+	pt, err := a.Open(make([]byte, 0, len(body)-tagSize), msg[2:14], body, sc.bodyAD(adHash, msg))
 	clear(mkey[:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: body authentication failed", ErrInvalidMessage)

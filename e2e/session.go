@@ -74,11 +74,11 @@ func (s *Session) Encrypt(l *Local, plaintext []byte, now time.Time) ([]byte, er
 	}
 	st := s.states[0]
 	if !st.pending {
-		return st.encrypt(s.scratch(), plaintext)
+		return st.encrypt(s.scratch(), l.rand(), plaintext)
 	}
 	// Encrypt into a copy so that a failure leaves the session unchanged.
 	t := *st
-	inner, err := t.encrypt(s.scratch(), plaintext)
+	inner, err := t.encrypt(s.scratch(), l.rand(), plaintext)
 	if err != nil {
 		return nil, err
 	}

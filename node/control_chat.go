@@ -159,7 +159,11 @@ func (c *Control) Subscribe(ctx context.Context) (<-chan chat.Event, error) {
 	}
 	r := bufio.NewReader(conn)
 	var ready controlResponse
-	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&ready); err != nil || ready.Error != "" {
+	line, err := r.ReadSlice('\n') // one decoder must not read ahead into the events
+	if err == nil {
+		err = json.Unmarshal(line, &ready)
+	}
+	if err != nil || ready.Error != "" {
 		conn.Close()
 		if err == nil {
 			err = errors.New(ready.Error)

@@ -206,6 +206,8 @@ func (c *command) send(cfg node.Config, dataDir string, args []string) error {
 		}
 	}
 	return c.withNode(cfg, dataDir, func(ctx context.Context, ctl *node.Control, local bool) error {
+		// Events are hints that may be missed when many arrive at once;
+		// the history is the record, so it is checked too.
 		events, err := ctl.Subscribe(ctx)
 		if err != nil {
 			return err
@@ -220,20 +222,30 @@ func (c *command) send(cfg node.Config, dataDir string, args []string) error {
 		}
 		total := len(pending)
 		deadline := time.After(*wait)
+		check := time.NewTicker(time.Second)
+		defer check.Stop()
+	wait:
 		for len(pending) > 0 {
 			select {
 			case e, ok := <-events:
 				if !ok {
 					return errors.New("the node stopped")
 				}
-				if e.Kind == chat.EventState && e.Message != nil && (e.Message.State == chat.Delivered || e.Message.State == chat.Read) {
+				if e.Kind == chat.EventState && e.Message != nil && delivered(e.Message.State) {
 					delete(pending, e.Message.ID)
 				}
-				continue
+			case <-check.C:
+				if err := dropDelivered(ctl, ref, pending); err != nil {
+					return err
+				}
 			case <-deadline:
+				if err := dropDelivered(ctl, ref, pending); err != nil {
+					return err
+				}
+				break wait
 			case <-ctx.Done():
+				break wait
 			}
-			break
 		}
 		switch {
 		case len(pending) == 0:
@@ -245,6 +257,23 @@ func (c *command) send(cfg node.Config, dataDir string, args []string) error {
 		}
 		return nil
 	})
+}
+
+func delivered(s chat.DeliveryState) bool { return s == chat.Delivered || s == chat.Read }
+
+// dropDelivered removes from pending the messages the history shows as
+// delivered.
+func dropDelivered(ctl *node.Control, ref string, pending map[chat.ID]bool) error {
+	h, err := ctl.Chat("history", node.ChatRequest{Contact: ref})
+	if err != nil {
+		return err
+	}
+	for _, m := range h.Messages {
+		if pending[m.ID] && delivered(m.State) {
+			delete(pending, m.ID)
+		}
+	}
+	return nil
 }
 
 // history prints a conversation, oldest first.
