@@ -32,16 +32,20 @@ vet:
 
 ## bench: benchmarks, each reported against a baseline measured in the same run
 bench: deps
-	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./dht/ ./cmd/... | tee $(BIN)/bench.txt
+	@mkdir -p $(BIN)
+	{ $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./dht/ ./chat/ ./cmd/... && \
+	  $(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./e2e/ ; } | tee $(BIN)/bench.txt
 
 ## fuzz: run each fuzz target for FUZZTIME (default 20s)
 FUZZTIME ?= 20s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./keystore/
-	$(GO) test -run '^$$' -fuzz '^FuzzOpenSealed$$' -fuzztime $(FUZZTIME) ./store/
-	$(GO) test -run '^$$' -fuzz '^FuzzOpenRecord$$' -fuzztime $(FUZZTIME) ./dht/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseInvite$$' -fuzztime $(FUZZTIME) ./chat/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME) ./node/
+	@set -e; for t in keystore:FuzzDecode store:FuzzOpenSealed dht:FuzzOpenRecord node:FuzzParseConfig \
+	    e2e:FuzzParseBundle e2e:FuzzParsePrekeys e2e:FuzzParseSession e2e:FuzzDecrypt e2e:FuzzAccept \
+	    e2e:FuzzParseSafetyNumberQR chat:FuzzParseInvite chat:FuzzParsePayload chat:FuzzReadFrame \
+	    chat:FuzzStoredRecords; do \
+	  echo "== $$t"; \
+	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./$${t%%:*}/; \
+	done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

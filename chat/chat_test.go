@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -8,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/discordopus/discordopus/store"
 )
 
 func TestConversation(t *testing.T) {
@@ -86,8 +90,9 @@ func TestConversation(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "settings exchanged", func() (bool, string) {
-		a, b := mustContact(t, alice, "bob"), mustContact(t, bob, "alice")
-		return a.PeerReadReceipts && b.PeerReadReceipts, ""
+		a, _ := alice.svc.Conversations()
+		b, _ := bob.svc.Conversations()
+		return a[0].PeerReadReceipts && b[0].PeerReadReceipts, ""
 	})
 	third, _ := alice.svc.Send("bob", "third", ID{})
 	waitState(t, alice, "bob", third.ID, Delivered)
@@ -332,4 +337,70 @@ func TestSimultaneousFirstMessages(t *testing.T) {
 	}
 }
 
-var _ = peer.ID("")
+// Strangers cannot fill the disk: past MaxPendingRequests pending message
+// requests, a new stranger's first message is dropped and nothing of it is
+// stored.
+func TestRequestCap(t *testing.T) {
+	d := newDirectory()
+	alice := newUser(t, d)
+	var strangers []peer.ID
+	for range MaxPendingRequests {
+		_, pub, _ := crypto.GenerateEd25519Key(rand.Reader)
+		id, _ := peer.IDFromPublicKey(pub)
+		strangers = append(strangers, id)
+	}
+	err := alice.st.Write(false, func(w *store.Batch) error {
+		for i, p := range strangers {
+			c := Contact{ID: ID{byte(i + 1)}, Peer: p, State: Request}
+			if err := alice.svc.contacts.put(w, c, ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.svc.contacts.invalidate()
+	one := newUser(t, d)
+	if _, err := alice.svc.admitRequest(one.id()); !errors.Is(err, errDrop) {
+		t.Fatalf("request past the cap: %v, want errDrop", err)
+	}
+	if _, err := alice.svc.SetContactState(strangers[0].String(), Blocked); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.svc.admitRequest(one.id()); err != nil {
+		t.Fatalf("request under the cap refused: %v", err)
+	}
+}
+
+// Bob loses his session (restored from an old backup, say): he asks Alice
+// for a new one, and her messages get through again, none lost.
+func TestPeerLostSession(t *testing.T) {
+	d := newDirectory()
+	alice, bob := newUser(t, d), newUser(t, d)
+	befriend(t, alice, bob, "alice", "bob")
+	m, _ := alice.svc.Send("bob", "before", ID{})
+	waitState(t, alice, "bob", m.ID, Delivered)
+	b, _ := bob.svc.Send("alice", "reply", ID{})
+	waitState(t, bob, "alice", b.ID, Delivered)
+
+	bob.stop()
+	bob.start()
+	allUsers.set(bob.id(), bob)
+	aliceAtBob := mustContact(t, bob, "alice")
+	if err := bob.svc.sessions.Delete(aliceAtBob.ID[:]); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		m, err := alice.svc.Send("bob", fmt.Sprint("after ", i), ID{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, alice, "bob", m.ID, Delivered)
+	}
+	want := []string{"before", "reply", "after 0", "after 1", "after 2"}
+	if got := texts(t, bob, "alice"); !slices.Equal(got, want) {
+		t.Fatalf("bob has %q, want %q", got, want)
+	}
+}

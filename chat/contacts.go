@@ -65,9 +65,6 @@ type Contact struct {
 	Verified bool      `json:"verified"`
 	Addrs    []string  `json:"addrs,omitempty"` // from the invite, tried before the DHT
 	AddedAt  time.Time `json:"added_at"`
-	// PeerReadReceipts is what the contact last said about sharing read
-	// receipts.
-	PeerReadReceipts bool `json:"peer_read_receipts,omitempty"`
 }
 
 // DisplayName is the name, or a short PeerID for unnamed requests.

@@ -55,9 +55,18 @@
 // queued items in payloads. Failures back off from 1 s to 5 min; a new
 // connection to the contact retries at once. Items stay in the outbox
 // until the contact acknowledges them; an item unacknowledged for 10 s is
-// sent again (the receiver deduplicates by ID). After three such timeouts
-// in a row on a working stream the contact has most likely lost the
-// session, so the sender starts a new one from a fresh bundle.
+// sent again (the receiver deduplicates by ID), and so is everything
+// unacknowledged when a new stream opens.
+//
+// A node that receives a message of a session it does not have (it lost
+// its state, say restored from an old backup) sends a restart request; the
+// contact then starts a new session from a fresh bundle, keeping the old
+// one's states to decrypt what is still in flight, and sends its
+// unacknowledged items again. Either side acts on this at most once per
+// 30 s, so two confused peers cannot restart each other in a loop. The
+// request is not end-to-end authenticated, but it travels on the
+// connection libp2p authenticated as the contact's PeerID, and all it can
+// cause is a new session.
 //
 // Every change to a session is stored before the bytes it produced leave
 // the node, and what a received message changes (session, history,
@@ -73,7 +82,7 @@
 // other side only reads. A stream carries frames:
 //
 //	frame   = uvarint length || body           (1 <= length <= MaxFrameBytes)
-//	body    = protobuf { 1: version (varint, 1)  2: envelope (bytes) }
+//	body    = protobuf { 1: version (varint, 1)  2: envelope (bytes) | 3: restart request (varint 1) }
 //
 // The envelope is one e2e message (see package e2e): an initial message
 // while the session is unconfirmed, then Double Ratchet messages. It names

@@ -55,6 +55,9 @@ type Conversation struct {
 	Unread   int      `json:"unread"`
 	LastRead ID       `json:"last_read,omitzero"`
 	Last     *Message `json:"last,omitempty"`
+	// PeerReadReceipts is what the contact last said about sharing read
+	// receipts.
+	PeerReadReceipts bool `json:"peer_read_receipts,omitempty"`
 }
 
 // convMeta is what is kept per conversation besides the messages.
@@ -62,6 +65,10 @@ type convMeta struct {
 	Unread   int `json:"unread"`
 	LastRead ID  `json:"last_read,omitzero"`
 	Requests int `json:"requests,omitempty"` // messages stored while a request
+	// PeerReadReceipts is the contact's setting, from its last Settings
+	// item. It lives here, not in the contact record, so that receiving
+	// never rewrites a contact the user is changing.
+	PeerReadReceipts bool `json:"peer_read_receipts,omitempty"`
 }
 
 // history keeps messages in "messages"/<contact ID><message ID>, so that
@@ -163,6 +170,19 @@ func react(m *Message, emoji string, mine, remove bool) bool {
 	if remove {
 		return false
 	}
+	n := 0
+	for _, r := range m.Reactions {
+		if r.Mine == mine {
+			n++
+		}
+	}
+	if n >= MaxReactions {
+		return false
+	}
 	m.Reactions = append(m.Reactions, Reaction{Emoji: emoji, Mine: mine})
 	return true
 }
+
+// MaxReactions is how many different emoji each side may put on one
+// message; more are ignored.
+const MaxReactions = 20

@@ -75,7 +75,6 @@ func (s *Service) AddContact(inv Invite, name string, replace bool) (Contact, er
 		if err := s.saveContact(c, old, &notice); err != nil {
 			return Contact{}, err
 		}
-		s.dropConv(c.ID)
 		s.events.publish(Event{Kind: EventMessage, Contact: c.ID, Message: &notice})
 		s.queueSettings(c)
 		return c, nil
@@ -89,8 +88,17 @@ func (s *Service) AddContact(inv Invite, name string, replace bool) (Contact, er
 }
 
 // saveContact writes c (and a notice, if any); old is c's previous PeerID,
-// whose session is dropped.
+// whose session is dropped, as it is for a blocked contact. It holds the
+// conversation's lock, so no frame being received meanwhile writes back a
+// session of the old identity.
 func (s *Service) saveContact(c Contact, old peer.ID, notice *Message) error {
+	cv := s.conv(c.ID)
+	cv.mu.Lock()
+	defer cv.mu.Unlock()
+	if (old != "" && old != c.Peer) || c.State == Blocked {
+		cv.session = nil
+		cv.closeStream()
+	}
 	err := s.o.Store.Write(true, func(w *store.Batch) error {
 		if err := s.contacts.put(w, c, old); err != nil {
 			return err
@@ -135,9 +143,7 @@ func (s *Service) SetContactState(ref string, state ContactState) (Contact, erro
 	if err := s.saveContact(c, "", nil); err != nil {
 		return Contact{}, err
 	}
-	if state == Blocked {
-		s.dropConv(c.ID)
-	} else if was != Accepted {
+	if state != Blocked && was != Accepted {
 		s.queueSettings(c)
 	}
 	return c, nil
@@ -212,7 +218,7 @@ func (s *Service) Send(ref, text string, replyTo ID) (Message, error) {
 	now := s.now()
 	m := Message{ID: s.ids.next(now), Contact: c.ID, Kind: TextMessage, Outgoing: true, SentAt: now, Text: text, ReplyTo: replyTo, State: Sending}
 	item := outItem{ID: m.ID, Message: &wireMessage{ID: m.ID, SentAt: now.UnixMilli(), Text: text, ReplyTo: replyTo}}
-	if err := s.enqueue(c, item, &m); err != nil {
+	if err := s.enqueue(c, item, func() (*Message, error) { return &m, nil }); err != nil {
 		return Message{}, err
 	}
 	s.events.publish(Event{Kind: EventMessage, Contact: c.ID, Message: &m})
@@ -228,14 +234,18 @@ func (s *Service) React(ref string, target ID, emoji string, remove bool) (Messa
 	if err != nil {
 		return Message{}, err
 	}
-	m, err := s.hist.get(c.ID, target)
-	if err != nil {
-		return Message{}, fmt.Errorf("reacting to %s: %w", target, err)
-	}
-	react(&m, emoji, true, remove)
 	item := outItem{ID: s.ids.next(s.now())}
 	item.Reaction = &wireReaction{ID: item.ID, Target: target, Emoji: emoji, Remove: remove}
-	if err := s.enqueue(c, item, &m); err != nil {
+	var m Message
+	err = s.enqueue(c, item, func() (*Message, error) {
+		var err error
+		if m, err = s.hist.get(c.ID, target); err != nil {
+			return nil, fmt.Errorf("reacting to %s: %w", target, err)
+		}
+		react(&m, emoji, true, remove)
+		return &m, nil
+	})
+	if err != nil {
 		return Message{}, err
 	}
 	s.events.publish(Event{Kind: EventReaction, Contact: c.ID, Message: &m})
@@ -279,7 +289,7 @@ func (s *Service) Conversations() ([]Conversation, error) {
 		if err != nil {
 			return nil, err
 		}
-		conv := Conversation{Contact: c, Unread: meta.Unread, LastRead: meta.LastRead}
+		conv := Conversation{Contact: c, Unread: meta.Unread, LastRead: meta.LastRead, PeerReadReceipts: meta.PeerReadReceipts}
 		last, err := s.hist.page(c.ID, ID{}, 1)
 		if err != nil {
 			return nil, err
@@ -341,7 +351,7 @@ func (s *Service) MarkRead(ref string) error {
 		return err
 	}
 	s.events.publish(Event{Kind: EventRead, Contact: c.ID})
-	if s.Settings().ReadReceipts && c.PeerReadReceipts && c.State == Accepted && len(read) > 0 {
+	if s.Settings().ReadReceipts && meta.PeerReadReceipts && c.State == Accepted && len(read) > 0 {
 		cv.read = append(cv.read, read...)
 		receipts = true
 	}

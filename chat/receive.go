@@ -2,6 +2,7 @@ package chat
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -49,8 +50,12 @@ func (s *Service) handleStream(ctx context.Context, st network.Stream) {
 			}
 			return
 		}
-		env, err := parseFrameBody(body)
-		if err == nil {
+		env, restart, err := parseFrameBody(body)
+		switch {
+		case err != nil:
+		case restart:
+			s.peerAskedRestart(remote)
+		default:
 			err = s.receive(remote, env)
 		}
 		switch {
@@ -129,20 +134,41 @@ func (s *Service) receive(remote peer.ID, env []byte) error {
 		return fmt.Errorf("%w: blocked", errDrop)
 	}
 
-	cv := s.conv(c.ID)
+	var cv *conv
+	if isNew {
+		cv = newConv(c.ID) // in s.convs only once the stranger is stored
+	} else {
+		cv = s.conv(c.ID)
+	}
 	var acks []ID
+	restart := false
 	defer func() { // after the unlock below
-		if len(acks) > 0 {
+		if len(acks) > 0 || restart {
 			s.kick(cv)
 		}
 	}()
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
+	if !isNew {
+		// The user may have blocked the contact or given it a new identity
+		// since the lookup above; under cv.mu the record is current.
+		if c, err = s.contacts.get(c.ID); err != nil {
+			return err
+		}
+		if c.Peer != remote || c.State == Blocked {
+			return fmt.Errorf("%w: contact changed", errDrop)
+		}
+	}
 	if err := s.loadQueue(cv); err != nil {
 		return err
 	}
 	sess, rec, err := s.open(cv, remote, env)
 	if err != nil {
+		if !isNew && !e2e.IsInitial(env) && errors.Is(err, errDrop) {
+			// A message of a session this node does not have (it lost its
+			// state): ask the contact to start a new one.
+			restart = s.askRestart(cv)
+		}
 		return err
 	}
 	p, err := parsePayload(rec.Plaintext)
@@ -184,7 +210,7 @@ func (s *Service) receive(remote peer.ID, env []byte) error {
 		}
 		return s.hist.putMeta(w, c.ID, meta)
 	})
-	if isNew || p.Settings != nil {
+	if isNew {
 		s.contacts.invalidate()
 	}
 	if err != nil {
@@ -192,7 +218,11 @@ func (s *Service) receive(remote peer.ID, env []byte) error {
 		return fmt.Errorf("storing what %s sent: %w", c.DisplayName(), err)
 	}
 	cv.session = sess
-	cv.timeouts = 0 // the peer's end of the session works
+	if isNew {
+		s.mu.Lock()
+		s.convs[c.ID] = cv
+		s.mu.Unlock()
+	}
 	if rec.OneTimeUsed {
 		if err := s.o.Prekeys.ConsumeOneTime(rec.OneTimeID); err != nil {
 			s.log.Warn("consuming a one-time prekey", "err", err)
@@ -208,7 +238,7 @@ func (s *Service) receive(remote peer.ID, env []byte) error {
 	for _, e := range events {
 		s.events.publish(e)
 	}
-	cv.acks = append(cv.acks, acks...)
+	cv.addAcks(acks)
 	return nil
 }
 
@@ -242,8 +272,12 @@ func (s *Service) open(cv *conv, remote peer.ID, env []byte) (*e2e.Session, *e2e
 		v, err := s.sessions.Get(cv.id[:])
 		switch {
 		case err == nil:
-			if cv.session, err = e2e.ParseSession(v); err != nil {
+			sess, err := e2e.ParseSession(v)
+			if err != nil {
 				return nil, nil, fmt.Errorf("reading the session: %w", err)
+			}
+			if string(sess.Peer().PeerID) == string(remote) { // else: of a previous identity
+				cv.session = sess
 			}
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, nil, err
@@ -258,7 +292,8 @@ func (s *Service) open(cv *conv, remote peer.ID, env []byte) (*e2e.Session, *e2e
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", errDrop, err)
 		}
-		if string(from.PeerID) != string(remote) {
+		want, err := e2ePeer(remote)
+		if err != nil || string(from.PeerID) != string(remote) || !bytes.Equal(from.Key, want.Key) {
 			return nil, nil, fmt.Errorf("%w: initial message from %s names another sender", ErrBadFrame, remote)
 		}
 		return sess, rec, nil
@@ -275,14 +310,15 @@ func (s *Service) open(cv *conv, remote peer.ID, env []byte) (*e2e.Session, *e2e
 
 // apply stores what a payload says. It returns the IDs to acknowledge and
 // the events to publish once stored. Called with cv.mu held.
-func (s *Service) apply(w *store.Batch, cv *conv, c *Contact, meta *convMeta, p *payload, now time.Time, events []Event) ([]ID, []Event, error) {
+func (s *Service) apply(w *store.Batch, cv *conv, c *Contact, meta *convMeta, p *payload, now time.Time, events []Event) (_ []ID, _ []Event, err error) {
 	var acks []ID
+	stored := map[ID]*Message{} // this batch's messages, not yet readable from the store
 	for _, wm := range p.Messages {
 		dup, err := s.hist.exists(c.ID, wm.ID)
 		if err != nil {
 			return nil, nil, err
 		}
-		if dup {
+		if dup || stored[wm.ID] != nil {
 			acks = append(acks, wm.ID) // the ack was lost: send it again
 			continue
 		}
@@ -296,31 +332,35 @@ func (s *Service) apply(w *store.Batch, cv *conv, c *Contact, meta *convMeta, p 
 		if err := s.hist.put(w, m); err != nil {
 			return nil, nil, err
 		}
+		stored[m.ID] = &m
 		meta.Unread++
 		acks = append(acks, wm.ID)
 		events = append(events, Event{Kind: EventMessage, Contact: c.ID, Message: &m, Unread: meta.Unread})
 	}
 	for _, r := range p.Reactions {
 		acks = append(acks, r.ID)
-		m, err := s.hist.get(c.ID, r.Target)
-		if err != nil {
+		if c.State != Accepted {
+			continue // a stranger's reactions are not stored
+		}
+		var m Message
+		if sm := stored[r.Target]; sm != nil {
+			m = *sm
+		} else if m, err = s.hist.get(c.ID, r.Target); err != nil {
 			continue // a reaction to a message this side does not have
 		}
 		if react(&m, r.Emoji, false, r.Remove) {
 			if err := s.hist.put(w, m); err != nil {
 				return nil, nil, err
 			}
+			if sm := stored[m.ID]; sm != nil {
+				*sm = m
+			}
 			events = append(events, Event{Kind: EventReaction, Contact: c.ID, Message: &m})
 		}
 	}
 	if st := p.Settings; st != nil {
 		acks = append(acks, st.ID)
-		if c.PeerReadReceipts != st.ReadReceipts {
-			c.PeerReadReceipts = st.ReadReceipts
-			if err := s.contacts.put(w, *c, ""); err != nil {
-				return nil, nil, err
-			}
-		}
+		meta.PeerReadReceipts = st.ReadReceipts
 	}
 	var changed []Message
 	if err := s.acknowledged(w, cv, p.Delivered, &changed); err != nil {

@@ -32,22 +32,81 @@ type outItem struct {
 type conv struct {
 	id ID
 
-	mu          sync.Mutex
-	loaded      bool      // queue holds the outbox
-	queue       []outItem // unacknowledged items in ID order
-	sentAt      map[ID]time.Time
-	acks, read  []ID         // receipts to send
-	typing      int          // typing state to send
-	typingSent  time.Time    // last typing start sent
-	typingSeen  time.Time    // last typing start received
-	session     *e2e.Session // nil until loaded or created
-	out         network.Stream
-	running     bool
-	wake        chan struct{}
-	backoff     time.Duration
-	nextTry     time.Time
-	timeouts    int       // ack timeouts in a row
-	lastTimeout time.Time // when the last one was counted
+	mu         sync.Mutex
+	loaded     bool      // queue holds the outbox
+	queue      []outItem // unacknowledged items in ID order
+	sentAt     map[ID]time.Time
+	acks       []ID         // Delivered receipts to send, without repeats
+	acked      map[ID]bool  // what acks holds
+	read       []ID         // Read receipts to send
+	typing     int          // typing state to send
+	typingSent time.Time    // last typing start sent
+	typingSeen time.Time    // last typing start received
+	session    *e2e.Session // nil until loaded or created
+	out        network.Stream
+	running    bool
+	wake       chan struct{}
+	backoff    time.Duration
+	nextTry    time.Time
+	// Restarts: askRestart is a request to send to the contact, restart
+	// one of theirs to act on; the times rate-limit both.
+	askRestart, restart       bool
+	askedRestart, restartedAt time.Time
+}
+
+func newConv(id ID) *conv {
+	return &conv{id: id, sentAt: map[ID]time.Time{}, acked: map[ID]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// maxPendingAcks bounds the receipts waiting to go out to one contact.
+const maxPendingAcks = 4 * maxPayloadItems
+
+// addAcks queues Delivered receipts, each once. Called with cv.mu held.
+func (cv *conv) addAcks(ids []ID) {
+	for _, id := range ids {
+		if !cv.acked[id] && len(cv.acks) < maxPendingAcks {
+			cv.acked[id] = true
+			cv.acks = append(cv.acks, id)
+		}
+	}
+}
+
+// restartGap is the least time between two restarts of a session, asked
+// or made: a confused peer cannot make the two sides restart in a loop.
+const restartGap = 30 * time.Second
+
+// askRestart notes that the contact should start a new session, because a
+// message of theirs belonged to none this node has. It reports whether
+// the worker must be woken. Called with cv.mu held.
+func (s *Service) askRestart(cv *conv) bool {
+	now := s.now()
+	if cv.askRestart || now.Sub(cv.askedRestart) < restartGap {
+		return false
+	}
+	cv.askRestart, cv.askedRestart = true, now
+	return true
+}
+
+// peerAskedRestart handles a contact's restart request: the next payload
+// goes out in a new session, and everything unacknowledged is sent again
+// in it.
+func (s *Service) peerAskedRestart(remote peer.ID) {
+	c, err := s.contacts.byPeer(remote)
+	if err != nil || c.State == Blocked {
+		return
+	}
+	cv := s.conv(c.ID)
+	cv.mu.Lock()
+	now := s.now()
+	if now.Sub(cv.restartedAt) < restartGap {
+		cv.mu.Unlock()
+		return
+	}
+	cv.restart, cv.restartedAt = true, now
+	clear(cv.sentAt)
+	cv.mu.Unlock()
+	s.log.Info("contact asked for a new session", "contact", c.DisplayName())
+	s.kick(cv)
 }
 
 func (s *Service) conv(id ID) *conv {
@@ -55,20 +114,10 @@ func (s *Service) conv(id ID) *conv {
 	defer s.mu.Unlock()
 	cv := s.convs[id]
 	if cv == nil {
-		cv = &conv{id: id, sentAt: map[ID]time.Time{}, wake: make(chan struct{}, 1)}
+		cv = newConv(id)
 		s.convs[id] = cv
 	}
 	return cv
-}
-
-// dropConv forgets a conversation's session and stream (the contact's
-// identity changed, or it was blocked).
-func (s *Service) dropConv(id ID) {
-	cv := s.conv(id)
-	cv.mu.Lock()
-	cv.session = nil
-	cv.closeStream()
-	cv.mu.Unlock()
 }
 
 func (cv *conv) closeStream() {
@@ -78,14 +127,24 @@ func (cv *conv) closeStream() {
 	}
 }
 
-// enqueue stores item in the outbox, with m (the message it belongs to)
-// if given, and starts delivery.
-func (s *Service) enqueue(c Contact, item outItem, m *Message) error {
+// enqueue stores item in the outbox, together with the message that
+// message returns (if it is not nil): it runs under the conversation's
+// lock, so it reads and changes a message without racing receipts and
+// reactions. Then delivery starts.
+func (s *Service) enqueue(c Contact, item outItem, message func() (*Message, error)) error {
 	cv := s.conv(c.ID)
 	cv.mu.Lock()
 	if err := s.loadQueue(cv); err != nil {
 		cv.mu.Unlock()
 		return err
+	}
+	var m *Message
+	if message != nil {
+		var err error
+		if m, err = message(); err != nil {
+			cv.mu.Unlock()
+			return err
+		}
 	}
 	v, _ := json.Marshal(item)
 	var stale []ID // older settings, which the new ones replace
@@ -158,22 +217,25 @@ func (s *Service) resumeOutbox() error {
 	return err
 }
 
-// kick makes sure the conversation's worker runs.
+// kick makes sure the conversation's worker runs. Once Serve is stopping
+// no worker starts.
 func (s *Service) kick(cv *conv) {
-	s.mu.Lock()
-	ctx := s.ctx
-	s.mu.Unlock()
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
-	if cv.running || ctx == nil || ctx.Err() != nil {
-		select {
-		case cv.wake <- struct{}{}:
-		default:
+	if !cv.running {
+		s.mu.Lock()
+		ctx := s.ctx
+		if ctx != nil && !s.stopping {
+			cv.running = true
+			s.wg.Go(func() { s.work(ctx, cv) })
 		}
+		s.mu.Unlock()
 		return
 	}
-	cv.running = true
-	s.wg.Go(func() { s.work(ctx, cv) })
+	select {
+	case cv.wake <- struct{}{}:
+	default:
+	}
 }
 
 // peerConnected retries delivery to p at once instead of waiting out a
@@ -227,7 +289,7 @@ func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done 
 	if err := s.loadQueue(cv); err != nil {
 		s.log.Error("outbox", "err", err)
 	}
-	control := len(cv.acks) > 0 || len(cv.read) > 0 || cv.typing != typingNone
+	control := len(cv.acks) > 0 || len(cv.read) > 0 || cv.typing != typingNone || cv.askRestart
 	due, nextDue := s.dueItems(cv, now)
 	switch {
 	case ctx.Err() != nil || (!control && len(cv.queue) == 0):
@@ -239,8 +301,9 @@ func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done 
 		return nextDue, false
 	case now.Before(cv.nextTry):
 		cv.typing = typingNone // stale by the time the peer is back
+		wait := cv.nextTry.Sub(now)
 		cv.mu.Unlock()
-		return cv.nextTry.Sub(now), false
+		return wait, false
 	}
 	cv.mu.Unlock()
 
@@ -260,8 +323,9 @@ func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done 
 		cv.backoff = min(max(2*cv.backoff, minBackoff), maxBackoff)
 		cv.nextTry = s.now().Add(cv.backoff)
 		cv.typing = typingNone
+		backoff := cv.backoff
 		cv.mu.Unlock()
-		s.log.Info("contact unreachable; will retry", "contact", c.DisplayName(), "retry_in", cv.backoff, "err", err)
+		s.log.Info("contact unreachable; will retry", "contact", c.DisplayName(), "retry_in", backoff, "err", err)
 		return 0, false
 	}
 	cv.mu.Lock()
@@ -271,12 +335,10 @@ func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done 
 }
 
 // dueItems returns the queued items to send now: never sent, or sent and
-// not acknowledged for ackTimeout. It also says when the next one falls
-// due. An ack timeout counts towards resetting the session. Called with
-// cv.mu held.
+// not acknowledged for ackTimeout (the receiver deduplicates). It also says
+// when the next one falls due. Called with cv.mu held.
 func (s *Service) dueItems(cv *conv, now time.Time) (due []outItem, next time.Duration) {
 	next = ackTimeout
-	timedOut := false
 	inflight := 0
 	for _, it := range cv.queue {
 		sent, ok := cv.sentAt[it.ID]
@@ -291,27 +353,8 @@ func (s *Service) dueItems(cv *conv, now time.Time) (due []outItem, next time.Du
 			next = min(next, left)
 			continue
 		}
-		timedOut = true
+		delete(cv.sentAt, it.ID)
 		due = append(due, it)
-	}
-	if timedOut && now.Sub(cv.lastTimeout) >= ackTimeout {
-		// One lost burst is one timeout, however many payloads it took.
-		cv.lastTimeout = now
-		cv.timeouts++
-		if cv.timeouts >= resetAfterTimeouts && cv.session != nil {
-			// The contact's node keeps not acknowledging what it receives:
-			// it has most likely lost the session. Start a fresh one.
-			cv.session = nil
-			cv.timeouts = 0
-			if err := s.sessions.Delete(cv.id[:]); err != nil {
-				s.log.Warn("resetting session", "err", err)
-			}
-		}
-	}
-	if timedOut {
-		for _, it := range due {
-			delete(cv.sentAt, it.ID)
-		}
 	}
 	return due, next
 }
@@ -341,23 +384,37 @@ func (s *Service) send(ctx context.Context, cv *conv, c Contact, now time.Time) 
 		clear(cv.sentAt)
 		cv.mu.Unlock()
 	}
+	st.SetWriteDeadline(time.Now().Add(connectTimeout))
+	cv.mu.Lock()
+	ask := cv.askRestart
+	cv.askRestart = false
+	cv.mu.Unlock()
+	if ask {
+		if _, err := st.Write(marshalRestartFrame()); err != nil {
+			cv.mu.Lock()
+			cv.askRestart = true
+			cv.mu.Unlock()
+			return fmt.Errorf("writing: %w", err)
+		}
+	}
 	if err := s.ensureSession(cctx, cv, c); err != nil {
 		return err
 	}
 
 	cv.mu.Lock()
+	if cv.session == nil { // dropped meanwhile (identity change, block)
+		cv.mu.Unlock()
+		return nil
+	}
 	due, _ := s.dueItems(cv, now)
 	p := s.buildPayload(cv, due)
 	if p.empty() {
 		cv.mu.Unlock()
 		return nil
 	}
-	if cv.session == nil { // reset by dueItems: start again next step
-		cv.mu.Unlock()
-		return nil
-	}
 	env, sent, err := s.sealPayload(cv, p)
 	if err != nil {
+		cv.putBack(p)
 		cv.mu.Unlock()
 		return err
 	}
@@ -366,12 +423,12 @@ func (s *Service) send(ctx context.Context, cv *conv, c Contact, now time.Time) 
 	}
 	cv.mu.Unlock()
 
-	st.SetWriteDeadline(time.Now().Add(connectTimeout))
 	if _, err := st.Write(marshalFrame(env)); err != nil {
 		cv.mu.Lock()
 		for _, id := range p.ackIDs() {
 			delete(cv.sentAt, id)
 		}
+		cv.putBack(p)
 		cv.mu.Unlock()
 		return fmt.Errorf("writing: %w", err)
 	}
@@ -381,12 +438,35 @@ func (s *Service) send(ctx context.Context, cv *conv, c Contact, now time.Time) 
 	return nil
 }
 
+// putBack returns the receipts of a payload that did not go out to the
+// queue, so that they go in the next. Called with cv.mu held.
+func (cv *conv) putBack(p *payload) {
+	cv.addAcks(p.Delivered)
+	cv.read = append(p.Read, cv.read...)
+}
+
 // ensureSession loads the contact's session or starts one from their
-// published prekey bundle.
+// published prekey bundle, and restarts it if the contact asked.
 func (s *Service) ensureSession(ctx context.Context, cv *conv, c Contact) error {
 	cv.mu.Lock()
 	defer cv.mu.Unlock()
-	if cv.session != nil {
+	if cv.session != nil && !cv.restart {
+		return nil
+	}
+	if cv.session != nil { // the contact asked for a new session
+		cv.mu.Unlock()
+		bundle, err := s.o.FetchBundle(ctx, c.Peer)
+		cv.mu.Lock()
+		if err != nil {
+			return fmt.Errorf("fetching prekeys: %w", err)
+		}
+		if cv.session == nil {
+			return nil // dropped meanwhile; the next step starts afresh
+		}
+		if err := cv.session.Restart(s.local(), bundle, s.now()); err != nil {
+			return fmt.Errorf("restarting the session: %w", err)
+		}
+		cv.restart = false
 		return nil
 	}
 	v, err := s.sessions.Get(cv.id[:])
@@ -396,8 +476,11 @@ func (s *Service) ensureSession(ctx context.Context, cv *conv, c Contact) error 
 		if err != nil {
 			return fmt.Errorf("reading the session: %w", err)
 		}
-		cv.session = sess
-		return nil
+		if string(sess.Peer().PeerID) == string(c.Peer) {
+			cv.session = sess
+			return nil
+		}
+		// A session of the contact's previous identity: start anew.
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
@@ -415,27 +498,38 @@ func (s *Service) ensureSession(ctx context.Context, cv *conv, c Contact) error 
 		return err
 	}
 	cv.session, err = e2e.NewSession(s.local(), remote, bundle, s.now())
+	cv.restart = false
 	return err
 }
 
 // buildPayload fills one payload with receipts, typing and due items, up
-// to the size limit. Called with cv.mu held; takes what it uses.
+// to the item and size limits (sizes are those of the encoded items).
+// Called with cv.mu held; takes what it uses.
 func (s *Service) buildPayload(cv *conv, due []outItem) *payload {
 	p := &payload{Typing: cv.typing}
 	cv.typing = typingNone
-	size, items := 64, 1
+	const idField = 2 + len(ID{}) // tag, length, 16 bytes
+	size, items := 4, 1
 	take := func(ids []ID) ([]ID, []ID) {
-		n := min(len(ids), (maxPayloadItems-items)/2)
+		n := min(len(ids), (maxPayloadItems-items)/4, (MaxPayloadBytes/4)/idField)
 		items += n
-		size += n * 20
+		size += n * idField
 		return ids[:n:n], ids[n:]
 	}
 	p.Delivered, cv.acks = take(cv.acks)
+	for _, id := range p.Delivered {
+		delete(cv.acked, id)
+	}
 	p.Read, cv.read = take(cv.read)
 	for _, it := range due {
-		need := 48
-		if it.Message != nil {
-			need += len(it.Message.Text)
+		var need int
+		switch {
+		case it.Message != nil:
+			need = 4 + len(it.Message.marshal())
+		case it.Reaction != nil:
+			need = 4 + len(it.Reaction.marshal())
+		default:
+			need = 4 + 2*idField
 		}
 		if items+1 > maxPayloadItems || size+need > MaxPayloadBytes {
 			break
@@ -448,7 +542,7 @@ func (s *Service) buildPayload(cv *conv, due []outItem) *payload {
 		case it.Reaction != nil:
 			p.Reactions = append(p.Reactions, *it.Reaction)
 		case it.Settings != nil:
-			p.Settings = it.Settings // only the newest matters
+			p.Settings = it.Settings // only the newest is queued
 		}
 	}
 	return p
@@ -506,7 +600,6 @@ func (s *Service) acknowledged(w *store.Batch, cv *conv, ids []ID, changed *[]Me
 		it := cv.queue[i]
 		cv.queue = slices.Delete(cv.queue, i, i+1)
 		delete(cv.sentAt, id)
-		cv.timeouts = 0
 		if err := w.Delete(s.outbox, msgKey(cv.id, id)); err != nil {
 			return err
 		}

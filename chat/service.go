@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,11 +53,8 @@ var (
 	ackTimeout     = 10 * time.Second
 	minBackoff     = time.Second
 	maxBackoff     = 5 * time.Minute
-	// After this many ack timeouts in a row on a working stream the
-	// session is assumed lost at the other end and started afresh.
-	resetAfterTimeouts = 3
-	typingInterval     = 3 * time.Second // at most one typing start per interval
-	maxInflight        = 4096            // unacknowledged items per contact
+	typingInterval = 3 * time.Second // at most one typing start per interval
+	maxInflight    = 4096            // unacknowledged items per contact
 )
 
 // Service is the direct-message service of one node.
@@ -71,10 +70,11 @@ type Service struct {
 	ids      idGen
 	events   eventHub
 
-	mu    sync.Mutex // guards convs and the fields below
-	convs map[ID]*conv
-	ctx   context.Context // set by Serve
-	wg    sync.WaitGroup  // workers
+	mu       sync.Mutex // guards convs and the fields below
+	convs    map[ID]*conv
+	ctx      context.Context // set by Serve
+	stopping bool            // Serve is returning: no new workers
+	wg       sync.WaitGroup  // workers
 	// contactMu serializes the creation of contacts (AddContact, and
 	// message requests from strangers), so that one peer never gets two
 	// contacts and the request cap holds.
@@ -141,10 +141,14 @@ func (s *Service) Serve(ctx context.Context) error {
 	s.o.Host.RemoveStreamHandler(ProtocolID)
 	s.o.Host.Network().StopNotify(notifee)
 	s.mu.Lock()
-	for _, c := range s.convs {
-		c.closeStream()
-	}
+	s.stopping = true
+	convs := slices.Collect(maps.Values(s.convs))
 	s.mu.Unlock()
+	for _, cv := range convs {
+		cv.mu.Lock()
+		cv.closeStream()
+		cv.mu.Unlock()
+	}
 	s.wg.Wait()
 	s.events.close()
 	return nil

@@ -364,29 +364,40 @@ func marshalFrame(envelope []byte) []byte {
 	return append(out, body...)
 }
 
-// parseFrameBody reads a frame's body (without its length prefix).
-func parseFrameBody(b []byte) ([]byte, error) {
-	var (
-		version  uint64
-		envelope []byte
-	)
-	err := fields(b, func(num protowire.Number, v []byte, vi uint64) error {
+// marshalRestartFrame asks the receiver to start a new session: field 3
+// set to 1 in place of an envelope.
+func marshalRestartFrame() []byte {
+	var body []byte
+	body = protowire.AppendTag(body, 1, protowire.VarintType)
+	body = protowire.AppendVarint(body, frameVersion)
+	body = protowire.AppendTag(body, 3, protowire.VarintType)
+	body = protowire.AppendVarint(body, 1)
+	return append(protowire.AppendVarint(nil, uint64(len(body))), body...)
+}
+
+// parseFrameBody reads a frame's body (without its length prefix): an
+// envelope, or a restart request.
+func parseFrameBody(b []byte) (envelope []byte, restart bool, err error) {
+	var version uint64
+	err = fields(b, func(num protowire.Number, v []byte, vi uint64) error {
 		switch num {
 		case 1:
 			version = vi
 		case 2:
 			envelope = v
+		case 3:
+			restart = vi == 1
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if version != frameVersion {
-		return nil, badFrame("version %d, want %d", version, frameVersion)
+		return nil, false, badFrame("version %d, want %d", version, frameVersion)
 	}
-	if len(envelope) == 0 {
-		return nil, badFrame("no envelope")
+	if (len(envelope) == 0) == !restart {
+		return nil, false, badFrame("a frame carries an envelope or a restart request")
 	}
-	return envelope, nil
+	return envelope, restart, nil
 }

@@ -278,3 +278,29 @@ func (s *Session) Wipe() {
 	}
 	s.states = nil
 }
+
+// Restart starts a new exchange from the peer's bundle in this session: the
+// new state becomes current and what was current is archived, so messages
+// the peer still sends in the old states decrypt. The caller restarts when
+// the peer says it cannot decrypt what it receives (it lost its state). On
+// error s is unchanged.
+func (s *Session) Restart(l *Local, b *Bundle, now time.Time) error {
+	if err := s.checkLocal(l); err != nil {
+		return err
+	}
+	ns, err := NewSession(l, s.peer, b, now)
+	if err != nil {
+		return err
+	}
+	st := ns.states[0]
+	s.initState(st)
+	s.states = slices.Insert(s.states, 0, st)
+	if len(s.states) > 1+MaxArchivedStates {
+		for _, old := range s.states[1+MaxArchivedStates:] {
+			old.wipe()
+		}
+		s.states = s.states[:1+MaxArchivedStates]
+	}
+	s.prune(now)
+	return nil
+}

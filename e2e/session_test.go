@@ -514,3 +514,36 @@ func TestSessionMarshal(t *testing.T) {
 		}
 	}
 }
+
+// The peer lost its state: Restart starts a new exchange in the session,
+// and what the peer sent before still decrypts.
+func TestRestart(t *testing.T) {
+	a, b := newParty(t, "alice", 1), newParty(t, "bob", 1)
+	sa, sb := pair(t, a, b)
+	late := mustEncrypt(t, sb, b, "sent before bob lost his state")
+	before := mustMarshal(t, sa)
+	if err := sa.Restart(a.local, a.bundle(t), t0); !errors.Is(err, ErrWrongPeer) {
+		t.Fatalf("Restart with another identity's bundle = %v, want ErrWrongPeer", err)
+	}
+	if !bytes.Equal(before, mustMarshal(t, sa)) {
+		t.Fatal("a failed Restart changed the session")
+	}
+	if err := sa.Restart(a.local, b.bundle(t), t0); err != nil {
+		t.Fatal(err)
+	}
+	m := mustEncrypt(t, sa, a, "fresh start")
+	if !IsInitial(m) {
+		t.Fatal("the first message after Restart is not an initial message")
+	}
+	sb2, rec := b.accept(t, m, t0)
+	if string(rec.Plaintext) != "fresh start" {
+		t.Fatalf("bob read %q", rec.Plaintext)
+	}
+	if got := mustDecrypt(t, sa, a, mustEncrypt(t, sb2, b, "got it")); got != "got it" {
+		t.Fatal(got)
+	}
+	if got := mustDecrypt(t, sa, a, late); got != "sent before bob lost his state" {
+		t.Fatal(got)
+	}
+	mustDecrypt(t, sb2, b, mustEncrypt(t, sa, a, "and on we go"))
+}
