@@ -940,3 +940,29 @@ func (s *scanner) scanFile(t *testing.T, path string) []hit {
 	}
 	return out
 }
+
+// TestChatTerminal: the interactive `chat` command shows the conversation
+// and sends what is typed.
+func TestChatTerminal(t *testing.T) {
+	n := newChatNet(t)
+	a, b := n.peers[0], n.peers[1]
+	out, err := n.sendAll(t.Context(), b, []string{"ping from bob"}, time.Minute)
+	n.requireDelivered(b, out, err, 1)
+	screen := n.cli(a, "pong from the terminal\n/react nothing 👍\n/quit\n", cliWait, "chat", a.other)
+	for _, want := range []string{"bob: ping from bob", "sending", "no recent message with ID nothing"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("chat screen lacks %q:\n%s", want, screen)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		raw, _ := n.history(b)
+		if strings.Contains(raw, "alice: pong from the terminal") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bob never got the message typed in alice's terminal:\n%s\n%s", raw, n.tails())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
