@@ -52,6 +52,20 @@ func (inv Invite) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: inv.Peer, 
 // be invalid).
 func LooksLikeInvite(s string) bool { return strings.HasPrefix(strings.TrimSpace(s), invitePrefix) }
 
+// ParseContactRef reads what a user adds a contact by: an invite, or a
+// bare PeerID (whose addresses the DHT then supplies).
+func ParseContactRef(s string) (Invite, error) {
+	s = strings.TrimSpace(s)
+	if LooksLikeInvite(s) {
+		return ParseInvite(s)
+	}
+	id, err := peer.Decode(s)
+	if err != nil {
+		return Invite{}, fmt.Errorf("%w: neither an invite (DO1...) nor a PeerID", ErrBadInvite)
+	}
+	return Invite{Peer: id}, nil
+}
+
 // ParseInvite decodes an invite string.
 func ParseInvite(s string) (Invite, error) {
 	s = strings.TrimSpace(s)

@@ -148,3 +148,20 @@ func FuzzParseInvite(f *testing.F) {
 		}
 	})
 }
+
+func TestParseContactRef(t *testing.T) {
+	id := testPeer(t)
+	inv, err := ParseContactRef("  " + id.String() + "\n")
+	if err != nil || inv.Peer != id || len(inv.Addrs) != 0 {
+		t.Fatalf("ParseContactRef(PeerID) = %+v, %v", inv, err)
+	}
+	full := Invite{Peer: id}.String()
+	if inv, err := ParseContactRef(full); err != nil || inv.Peer != id {
+		t.Fatalf("ParseContactRef(invite) = %+v, %v", inv, err)
+	}
+	for _, bad := range []string{"", "bob", "DO1!!", "Qm"} {
+		if _, err := ParseContactRef(bad); !errors.Is(err, ErrBadInvite) {
+			t.Errorf("ParseContactRef(%q) = %v, want ErrBadInvite", bad, err)
+		}
+	}
+}

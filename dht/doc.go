@@ -71,4 +71,26 @@
 // so an owner must republish well within that. Prekey bundles (the next
 // protocol to use this) register their namespace, a payload check of their
 // own, and the republishing schedule.
+//
+// # Prekey bundles
+//
+// A user's prekey bundle (e2e.Bundle, encoded by its MarshalBinary) is the
+// payload of their SignedRecord in the namespace "prekeys", key
+// "/prekeys/<PeerID bytes>". Every node validates it with PrekeyValidator:
+// besides the record rules (signed by the key's owner, highest seq wins),
+// the payload must parse as a bundle (at most e2e.MaxBundleSize bytes, the
+// namespace's MaxPayload), both prekey signatures must verify, and the
+// bundle's identity must be the owner's Ed25519 key, so no one can publish
+// prekeys under another's name, nor the owner publish someone else's.
+// FetchBundle checks all of it again on the way out: what comes back from
+// the network is not trusted to have been validated by anyone.
+//
+// The owner publishes with a BundlePublisher: at start, every
+// RepublishInterval (default 1 h, well within kad's 48 h record lifetime,
+// so a record survives its holders churning), and at once when the
+// prekeys change (rotation, a one-time prekey used). A failed publish is
+// retried after 5 s, doubling to at most 5 min. The sequence number comes
+// with the bundle from its source (package keystore), which guarantees it
+// never goes backwards; republishing an unchanged bundle sends the same
+// bytes (Ed25519 signatures are deterministic), which kad accepts as is.
 package dht

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// # Safety numbers (for doc.go)
+// Safety numbers, specified: referred to from doc.go.
 //
 // Two contacts verify each other as Signal users do: by comparing a 60-digit
 // safety number read aloud or side by side, or by scanning a QR code. The

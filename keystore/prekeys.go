@@ -18,54 +18,6 @@ import (
 	"github.com/discordopus/discordopus/store"
 )
 
-// # Prekeys (for doc.go)
-//
-// [PrekeyStore] keeps the user's signed prekey generations (one X25519 and
-// one ML-KEM-1024 prekey under one ID, see package e2e) and optional one-time
-// X25519 prekeys, in a store namespace of their own (every value sealed by
-// the store), and produces the [e2e.Bundle] that package dht publishes.
-//
-// Rotation. [PrekeyStore.Rotate] (run at open and every CheckInterval by
-// Serve) makes a new generation once the newest is Rotation (default 7 days)
-// old. The one it replaces is retired at that moment (the new one's creation
-// time) but kept, because initial messages made from the old bundle may
-// still arrive: through the DHT, where a stale copy may be served for up to
-// 48 hours, and above all through mailboxes, which hold a message for up to
-// 30 days. A retired generation is deleted, and its keys wiped in memory,
-// once it has been retired for Grace (default 35 days: the longest mailbox
-// TTL plus the DHT's record lifetime and some slack). With the defaults a
-// node holds about six generations. A newest generation dated more than
-// Rotation in the future (the clock was stepped back) counts as due, so a
-// clock error cannot stop rotation; a clock stepped forward deletes retired
-// generations early, a risk every time-based scheme shares.
-//
-// One-time prekeys. OneTime (default 0) is how many the bundle offers; used
-// ones ([PrekeyStore.ConsumeOneTime]) are replaced at once. The default is
-// none because a DHT record cannot hand each one out exactly once: every
-// sender fetching the bundle sees the same keys, so two senders may pick the
-// same one, and the second sender's initial message then fails (the key
-// was consumed) until it retries with a fresh bundle. Forward secrecy of
-// the first message rests on the signed prekeys' rotation instead. If
-// OneTime is lowered, keys already made stay published until used. A
-// one-time prekey deleted on use may come back after a power loss (store
-// deletes are not synced): it can then be used a second time.
-//
-// Sequence numbers. Every change to the bundle takes a new record sequence
-// number, max(previous + 1, now in Unix milliseconds), persisted (fsynced)
-// before the change itself: so it never goes backwards across restarts or
-// clock steps, a crash can only skip numbers, and after a reinstall that
-// lost the store the time part still puts it above the old records.
-//
-// Layout in the namespace (integers big-endian):
-//
-//	"gen/" || id (4 bytes)  a generation: e2e.Prekeys.MarshalBinary
-//	"otk/" || id (4 bytes)  a one-time prekey: e2e.OneTimePrekey.MarshalBinary
-//	"meta"                  version 1 (1 byte) || seq (8) || next one-time ID (4)
-//
-// Generation IDs count up from a random start below 2^31 (the newest ID + 1),
-// so they never wrap and their key order is their age; one-time IDs count up
-// from their own random start, kept in "meta".
-
 // Prekey defaults.
 const (
 	DefaultRotation      = 7 * 24 * time.Hour

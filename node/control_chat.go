@@ -70,7 +70,7 @@ func (n *Node) chatOp(op string, r *ChatRequest) (*ChatResponse, error) {
 	switch op {
 	case "contact-add":
 		var inv chat.Invite
-		if inv, err = chat.ParseInvite(r.Invite); err == nil {
+		if inv, err = chat.ParseContactRef(r.Invite); err == nil {
 			one(s.AddContact(inv, r.Name, r.Replace))
 		}
 	case "contacts":

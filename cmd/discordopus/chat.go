@@ -95,8 +95,8 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // contact: add, list, verify, accept, block.
 func (c *command) contact(cfg node.Config, dataDir string, args []string) error {
-	const use = "usage: discordopus contact add --name NAME [--replace] <invite> | list | verify [--yes] [--qr BASE64] <contact> | accept <contact> | block <contact>"
-	want := map[string]int{"add": 2, "list": 1, "verify": 2, "accept": 2, "block": 2}
+	const use = "usage: discordopus contact add --name NAME [--replace] <invite | PeerID> | list | verify [--yes] [--qr BASE64] <contact> | unverify <contact> | accept <contact> | block <contact>"
+	want := map[string]int{"add": 2, "list": 1, "verify": 2, "unverify": 2, "accept": 2, "block": 2}
 	if len(args) == 0 || want[args[0]] != len(args) {
 		return errors.New(use)
 	}
@@ -108,7 +108,7 @@ func (c *command) contact(cfg node.Config, dataDir string, args []string) error 
 			if *name == "" {
 				return errors.New("contact add: --name is required")
 			}
-			if _, err := chat.ParseInvite(rest[0]); err != nil {
+			if _, err := chat.ParseContactRef(rest[0]); err != nil {
 				return err
 			}
 			r, err := ctl.Chat("contact-add", node.ChatRequest{Invite: rest[0], Name: *name, Replace: *replace})
@@ -135,6 +135,13 @@ func (c *command) contact(cfg node.Config, dataDir string, args []string) error 
 			return tw.Flush()
 		case "verify":
 			return c.verify(ctl, rest[0], *yes, *qr)
+		case "unverify":
+			r, err := ctl.Chat("verify", node.ChatRequest{Contact: rest[0], Verified: false})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "%s is no longer verified\n", r.Contact.DisplayName())
+			return nil
 		default:
 			state := chat.Accepted
 			if args[0] == "block" {

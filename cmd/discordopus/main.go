@@ -40,9 +40,9 @@ commands:
   ping P    ping a peer: a PeerID, a /p2p multiaddr or an invite
   passwd    change the passphrase
 
-  contact add --name NAME <invite>   add a contact from their invite
+  contact add --name NAME <invite>   add a contact from their invite (or PeerID)
   contact list                       contacts, message requests, unread counts
-  contact verify <contact>           compare safety numbers, mark verified
+  contact verify <contact>           compare safety numbers, mark verified (unverify: undo)
   contact accept|block <contact>     answer a message request
   send <contact> <text | ->          send a message (- sends each line of stdin)
   history <contact>                  show a conversation
