@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	kad "github.com/libp2p/go-libp2p-kad-dht"
 	kadpb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -117,23 +116,8 @@ func TestSignedRecordsNetwork(t *testing.T) {
 	legit := mustSignWithHost(t, owner.h, 2, "bundle two")
 
 	// The rogue: our protocol, a validator that accepts anything.
-	rh := newLoopbackHost(t)
-	t.Cleanup(func() { rh.Close() })
-	rogue, err := kad.New(rh, kad.ProtocolPrefix(ProtocolPrefix), kad.Mode(kad.ModeServer),
-		kad.Validator(acceptAll{}), kad.DisableProviders())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rogue.Close() })
-	for _, n := range tn.nodes {
-		if err := rh.Connect(ctx, n.info()); err != nil {
-			t.Fatalf("rogue connect: %v", err)
-		}
-	}
-	waitFor(t, time.Minute, func() (bool, string) {
-		return rogue.RoutingTable().Size() == nodes, fmt.Sprintf("rogue's routing table holds %d of our %d nodes", rogue.RoutingTable().Size(), nodes)
-	})
-
+	rogue := startRogue(t, ctx, tn)
+	rh := rogue.Host()
 	roguePriv := rh.Peerstore().PrivKey(rh.ID())
 	forgeries := map[string][]byte{
 		"signed by the rogue, seq 99": signRaw(t, roguePriv, key, 99, []byte("evil")).marshal(),

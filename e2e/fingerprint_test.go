@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,33 +48,13 @@ type ourFingerprintVectors struct {
 	} `json:"pairs"`
 }
 
-func loadJSON(tb testing.TB, name string, v any) {
-	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		tb.Fatalf("%s: %v", name, err)
-	}
-}
-
-func fromHex(tb testing.TB, s string) []byte {
-	tb.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
 // TestFingerprintLibsignalVectors checks the generic core against
 // libsignal's known answers: Signal's keys (0x05 || X25519) and phone
 // numbers as stable IDs, versions 1 and 2.
 func TestFingerprintLibsignalVectors(t *testing.T) {
 	var v libsignalFingerprintVectors
-	loadJSON(t, "fingerprint_libsignal.json", &v)
-	aKey, bKey := fromHex(t, v.AliceIdentity), fromHex(t, v.BobIdentity)
+	readVectors(t, "fingerprint_libsignal.json", &v)
+	aKey, bKey := unhex(t, v.AliceIdentity), unhex(t, v.BobIdentity)
 	a := logicalFingerprint(v.Iterations, aKey, []byte(v.AliceStableID))
 	b := logicalFingerprint(v.Iterations, bKey, []byte(v.BobStableID))
 
@@ -112,7 +89,7 @@ func TestFingerprintLibsignalVectors(t *testing.T) {
 			{"Alice scans her own", alice, sv.Alice, false},
 			{"Bob scans his own", bob, sv.Bob, false},
 		} {
-			got, err := c.s.compare(fromHex(t, c.scanned))
+			got, err := c.s.compare(unhex(t, c.scanned))
 			if err != nil || got != c.want {
 				t.Errorf("v%d: %s = %v, %v; want %v", sv.Version, c.name, got, err, c.want)
 			}
@@ -120,16 +97,16 @@ func TestFingerprintLibsignalVectors(t *testing.T) {
 		codes = append(codes, alice)
 	}
 	// A code of the other version is a version mismatch, not a "no".
-	if _, err := codes[0].compare(fromHex(t, v.Scannable[1].Bob)); !errors.Is(err, ErrSafetyNumberVersion) {
+	if _, err := codes[0].compare(unhex(t, v.Scannable[1].Bob)); !errors.Is(err, ErrSafetyNumberVersion) {
 		t.Errorf("v1 scanning a v2 code: err = %v, want ErrSafetyNumberVersion", err)
 	}
 
 	e := v.Encoding
-	enc := scannableFingerprint{version: e.Version, local: fromHex(t, e.Local), remote: fromHex(t, e.Remote)}
+	enc := scannableFingerprint{version: e.Version, local: unhex(t, e.Local), remote: unhex(t, e.Remote)}
 	if got := hex.EncodeToString(enc.marshal()); got != e.Serialized {
 		t.Errorf("encoding vector = %s, want %s", got, e.Serialized)
 	}
-	parsed, err := parseScannableFingerprint(fromHex(t, e.Serialized))
+	parsed, err := parseScannableFingerprint(unhex(t, e.Serialized))
 	if err != nil || parsed.version != e.Version || !bytes.Equal(parsed.local, enc.local) || !bytes.Equal(parsed.remote, enc.remote) {
 		t.Errorf("parse of the encoding vector = %+v, %v", parsed, err)
 	}
@@ -154,13 +131,13 @@ func testPeer(tb testing.TB, seed []byte) Peer {
 // computed independently (testdata/README.md).
 func TestSafetyNumberVectors(t *testing.T) {
 	var v ourFingerprintVectors
-	loadJSON(t, "fingerprint_discordopus.json", &v)
+	readVectors(t, "fingerprint_discordopus.json", &v)
 	if v.Version != SafetyNumberVersion {
 		t.Fatalf("vectors are for version %#x, code has %#x", v.Version, SafetyNumberVersion)
 	}
 	peers := map[string]Peer{}
 	for name, k := range v.Keys {
-		p := testPeer(t, fromHex(t, k.Seed))
+		p := testPeer(t, unhex(t, k.Seed))
 		if got := hex.EncodeToString(p.Key); got != k.Public {
 			t.Fatalf("%s: public key %s, want %s", name, got, k.Public)
 		}
@@ -184,7 +161,7 @@ func TestSafetyNumberVectors(t *testing.T) {
 			if err != nil || hex.EncodeToString(qr) != side.qr {
 				t.Errorf("%s/%s: %s's SafetyNumberQR = %x, %v; want %s", pair.Local, pair.Remote, side.who, qr, err, side.qr)
 			}
-			ok, err := CompareSafetyNumberQR(side.local, side.other, fromHex(t, side.otherQR))
+			ok, err := CompareSafetyNumberQR(side.local, side.other, unhex(t, side.otherQR))
 			if err != nil || !ok {
 				t.Errorf("%s/%s: %s scanning the other's code = %v, %v; want a match", pair.Local, pair.Remote, side.who, ok, err)
 			}
@@ -339,9 +316,9 @@ func TestFormatSafetyNumber(t *testing.T) {
 func FuzzParseSafetyNumberQR(f *testing.F) {
 	f.Add([]byte{})
 	var v libsignalFingerprintVectors
-	loadJSON(f, "fingerprint_libsignal.json", &v)
+	readVectors(f, "fingerprint_libsignal.json", &v)
 	for _, s := range v.Scannable {
-		f.Add(fromHex(f, s.Alice))
+		f.Add(unhex(f, s.Alice))
 	}
 	alice := testPeer(f, bytes.Repeat([]byte{1}, 32))
 	bob := testPeer(f, bytes.Repeat([]byte{2}, 32))
