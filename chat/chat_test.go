@@ -404,3 +404,35 @@ func TestPeerLostSession(t *testing.T) {
 		t.Fatalf("bob has %q, want %q", got, want)
 	}
 }
+
+// A reaction item retransmitted after a later one was applied (its ack was
+// lost) changes nothing: a removed reaction does not come back.
+func TestStaleReactionIgnored(t *testing.T) {
+	d := newDirectory()
+	alice, bob := newUser(t, d), newUser(t, d)
+	befriend(t, alice, bob, "alice", "bob")
+	m, _ := alice.svc.Send("bob", "react to me", ID{})
+	waitState(t, alice, "bob", m.ID, Delivered)
+	c := mustContact(t, alice, "bob")
+	older, newer := ID{1}, ID{2}
+	cv := alice.svc.conv(c.ID)
+	apply := func(r wireReaction) {
+		cv.mu.Lock()
+		defer cv.mu.Unlock()
+		meta, _ := alice.svc.hist.getMeta(c.ID)
+		err := alice.st.Write(false, func(w *store.Batch) error {
+			_, _, err := alice.svc.apply(w, cv, &c, &meta, &payload{Reactions: []wireReaction{r}}, time.Now(), nil)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(wireReaction{ID: older, Target: m.ID, Emoji: "🎉"})
+	apply(wireReaction{ID: newer, Target: m.ID, Emoji: "🎉", Remove: true})
+	apply(wireReaction{ID: older, Target: m.ID, Emoji: "🎉"}) // retransmitted
+	got, _ := alice.svc.hist.get(c.ID, m.ID)
+	if len(got.Reactions) != 0 {
+		t.Fatalf("a stale reaction came back: %+v", got.Reactions)
+	}
+}

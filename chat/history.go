@@ -41,6 +41,10 @@ type Message struct {
 	ReplyTo    ID            `json:"reply_to,omitzero"`    //
 	State      DeliveryState `json:"state,omitempty"`      // outgoing only
 	Reactions  []Reaction    `json:"reactions,omitempty"`  //
+	// PeerReactions holds, per emoji, the ID of the contact's newest
+	// reaction item applied to this message, so that a retransmitted older
+	// one (an add arriving again after its remove) changes nothing.
+	PeerReactions map[string]ID `json:"peer_reactions,omitempty"`
 }
 
 // Reaction is one emoji on a message, by this user (Mine) or the contact.

@@ -348,7 +348,18 @@ func (s *Service) apply(w *store.Batch, cv *conv, c *Contact, meta *convMeta, p 
 		} else if m, err = s.hist.get(c.ID, r.Target); err != nil {
 			continue // a reaction to a message this side does not have
 		}
-		if react(&m, r.Emoji, false, r.Remove) {
+		if last, ok := m.PeerReactions[r.Emoji]; ok && string(last[:]) >= string(r.ID[:]) {
+			continue // older than what was applied: a retransmission
+		}
+		changed := react(&m, r.Emoji, false, r.Remove)
+		if _, ok := m.PeerReactions[r.Emoji]; ok || len(m.PeerReactions) < 2*MaxReactions {
+			if m.PeerReactions == nil {
+				m.PeerReactions = map[string]ID{}
+			}
+			m.PeerReactions[r.Emoji] = r.ID
+			changed = true
+		}
+		if changed {
 			if err := s.hist.put(w, m); err != nil {
 				return nil, nil, err
 			}
