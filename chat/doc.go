@@ -58,6 +58,24 @@
 // sent again (the receiver deduplicates by ID), and so is everything
 // unacknowledged when a new stream opens.
 //
+// # Offline delivery
+//
+// With a Mailbox (package mailbox, wired by package node), each side's
+// Settings item also carries its mailbox keys for the next 30 epochs
+// (days), announced again to every contact when fewer than 14 are left.
+// When a contact cannot be reached, the worker seals what is queued for
+// them (and pending receipts) exactly as for a stream and deposits it in
+// their mailbox under the key of the current epoch, for 14 days; those
+// items are marked in the outbox so they are not deposited twice, show as
+// Sent, and are still sent directly as soon as a stream to the contact
+// opens (the contact deduplicates). Acknowledgements travel the same way:
+// directly, or through the sender's own mailbox. An item whose mailbox copy
+// expires unacknowledged leaves the outbox, and a message shows as Failed,
+// so the user can send it again. The node drains its own mailbox (at
+// start, on reconnect, periodically) and hands each envelope to
+// ReceiveMailbox: an initial message names its sender inside, a follow-up
+// is tried against every contact's session (an envelope names no one).
+//
 // A node that receives a message of a session it does not have (it lost
 // its state, say restored from an old backup) sends a restart request; the
 // contact then starts a new session from a fresh bundle, keeping the old

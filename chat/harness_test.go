@@ -1,9 +1,12 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -26,10 +29,77 @@ import (
 // own store in a temporary directory. Prekey bundles are looked up in a
 // map shared by the test's users instead of the DHT, which dht/ tests.
 
-// directory stands in for the DHT: users' published bundles by PeerID.
+// directory stands in for the DHT: users' published bundles by PeerID,
+// and a mailbox network that holds deposits by key.
 type directory struct {
 	mu      sync.Mutex
 	bundles map[peer.ID]*keystore.PrekeyStore
+	boxes   map[string][][]byte // deposits by mailbox key
+}
+
+// fakeMailbox is one user's view of the directory's mailboxes. Its keys
+// are derived from the user's PeerID: the tests check chat's use of
+// mailboxes, package mailbox checks their cryptography.
+type fakeMailbox struct {
+	d     *directory
+	owner peer.ID
+}
+
+func (f fakeMailbox) Epoch(t time.Time) uint64 { return uint64(t.Unix() / 86400) }
+
+func (f fakeMailbox) key(p peer.ID, epoch uint64) MailboxKey {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s/%d", p, epoch))
+	return MailboxKey{Epoch: epoch, Key: h[:]}
+}
+
+func (f fakeMailbox) Keys(from, to uint64) []MailboxKey {
+	var out []MailboxKey
+	for e := from; e <= to; e++ {
+		out = append(out, f.key(f.owner, e))
+	}
+	return out
+}
+
+func (f fakeMailbox) Deposit(_ context.Context, k MailboxKey, env []byte, _ time.Duration) error {
+	f.d.mu.Lock()
+	defer f.d.mu.Unlock()
+	f.d.boxes[string(k.Key)] = append(f.d.boxes[string(k.Key)], bytes.Clone(env))
+	return nil
+}
+
+// drain hands every envelope waiting for u (in the epochs around now) to
+// its chat service, deleting what it took, and returns how many it took.
+func (u *user) drain() int {
+	f := fakeMailbox{d: u.net, owner: u.id()}
+	now := f.Epoch(u.now())
+	n := 0
+	for e := now - 1; e <= now+1; e++ {
+		k := string(f.key(u.id(), e).Key)
+		u.net.mu.Lock()
+		envs := u.net.boxes[k]
+		delete(u.net.boxes, k)
+		u.net.mu.Unlock()
+		for _, env := range envs {
+			if err := u.svc.ReceiveMailbox(env); err != nil && !errors.Is(err, ErrUndecryptable) {
+				u.t.Errorf("ReceiveMailbox: %v", err)
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// waiting counts the envelopes deposited for u.
+func (d *directory) waiting(u *user) int {
+	f := fakeMailbox{d: d, owner: u.id()}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	now := f.Epoch(u.now())
+	for e := now - 1; e <= now+1; e++ {
+		n += len(d.boxes[string(f.key(u.id(), e).Key)])
+	}
+	return n
 }
 
 func (d *directory) fetch(_ context.Context, p peer.ID) (*e2e.Bundle, error) {
@@ -59,7 +129,9 @@ type user struct {
 	now     func() time.Time
 }
 
-func newDirectory() *directory { return &directory{bundles: map[peer.ID]*keystore.PrekeyStore{}} }
+func newDirectory() *directory {
+	return &directory{bundles: map[peer.ID]*keystore.PrekeyStore{}, boxes: map[string][][]byte{}}
+}
 
 // newUser creates an identity and starts its node.
 func newUser(t testing.TB, d *directory) *user {
@@ -114,6 +186,7 @@ func (u *user) start() {
 		Host: u.h, Store: u.st, Identity: e2e.Identity{Key: u.key, PeerID: []byte(u.h.ID())}, Prekeys: u.prekeys,
 		Connect:     u.connect,
 		FetchBundle: u.net.fetch,
+		Mailbox:     fakeMailbox{d: u.net, owner: u.h.ID()},
 		Now:         func() time.Time { return u.now() },
 		Logger:      quietLogger(t),
 	})

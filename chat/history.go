@@ -17,6 +17,9 @@ const (
 	Sent      DeliveryState = "sent"      // written to a stream to the contact's node
 	Delivered DeliveryState = "delivered" // the contact's node stored it and said so
 	Read      DeliveryState = "read"      // the contact read it (only if both share receipts)
+	// Failed: it waited in the contact's mailbox until its TTL passed and
+	// was never acknowledged. The user may send it again.
+	Failed DeliveryState = "failed"
 )
 
 // MessageKind tells text from the notices the app writes itself.
@@ -73,6 +76,8 @@ type convMeta struct {
 	// item. It lives here, not in the contact record, so that receiving
 	// never rewrites a contact the user is changing.
 	PeerReadReceipts bool `json:"peer_read_receipts,omitempty"`
+	// PeerMailbox is the contact's mailbox keys, from its last Settings.
+	PeerMailbox []MailboxKey `json:"peer_mailbox,omitempty"`
 }
 
 // history keeps messages in "messages"/<contact ID><message ID>, so that

@@ -440,6 +440,10 @@ func (s *Service) SetSettings(st Settings) error {
 func (s *Service) queueSettings(c Contact) {
 	item := outItem{ID: s.ids.next(s.now())}
 	item.Settings = &wireSettings{ID: item.ID, ReadReceipts: s.Settings().ReadReceipts}
+	if mb := s.o.Mailbox; mb != nil {
+		from := mb.Epoch(s.now())
+		item.Settings.Mailbox = mb.Keys(from, from+announceEpochs-1)
+	}
 	if err := s.enqueue(c, item, nil); err != nil {
 		s.log.Warn("queueing settings", "contact", c.ID, "err", err)
 	}

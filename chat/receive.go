@@ -110,6 +110,13 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 
 // receive decrypts and applies one end-to-end message from remote.
 func (s *Service) receive(remote peer.ID, env []byte) error {
+	return s.receiveFrom(remote, env, false)
+}
+
+// receiveFrom decrypts and applies one end-to-end message from remote,
+// received on a stream or, if viaMailbox, from this node's mailbox (where
+// the sender is only a guess being tried, so a failure asks nothing).
+func (s *Service) receiveFrom(remote peer.ID, env []byte, viaMailbox bool) error {
 	c, err := s.contacts.byPeer(remote)
 	isNew := errors.Is(err, ErrNoContact)
 	if isNew {
@@ -164,7 +171,7 @@ func (s *Service) receive(remote peer.ID, env []byte) error {
 	}
 	sess, rec, err := s.open(cv, remote, env)
 	if err != nil {
-		if !isNew && !e2e.IsInitial(env) && errors.Is(err, errDrop) {
+		if !viaMailbox && !isNew && !e2e.IsInitial(env) && errors.Is(err, errDrop) {
 			// A message of a session this node does not have (it lost its
 			// state): ask the contact to start a new one.
 			restart = s.askRestart(cv)
@@ -372,6 +379,9 @@ func (s *Service) apply(w *store.Batch, cv *conv, c *Contact, meta *convMeta, p 
 	if st := p.Settings; st != nil {
 		acks = append(acks, st.ID)
 		meta.PeerReadReceipts = st.ReadReceipts
+		if len(st.Mailbox) > 0 {
+			meta.PeerMailbox = st.Mailbox
+		}
 	}
 	var changed []Message
 	if err := s.acknowledged(w, cv, p.Delivered, &changed); err != nil {

@@ -23,6 +23,9 @@ type outItem struct {
 	Message  *wireMessage  `json:"message,omitempty"`
 	Reaction *wireReaction `json:"reaction,omitempty"`
 	Settings *wireSettings `json:"settings,omitempty"`
+	// DepositedUntil is when the copy deposited in the contact's mailbox
+	// expires; zero if none was.
+	DepositedUntil time.Time `json:"deposited_until,omitzero"`
 }
 
 // conv is the live state of one conversation: its session, its queue and
@@ -289,6 +292,7 @@ func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done 
 	if err := s.loadQueue(cv); err != nil {
 		s.log.Error("outbox", "err", err)
 	}
+	s.expireDeposits(cv, now)
 	control := len(cv.acks) > 0 || len(cv.read) > 0 || cv.typing != typingNone || cv.askRestart
 	due, nextDue := s.dueItems(cv, now)
 	switch {
@@ -326,6 +330,11 @@ func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done 
 		backoff := cv.backoff
 		cv.mu.Unlock()
 		s.log.Info("contact unreachable; will retry", "contact", c.DisplayName(), "retry_in", backoff, "err", err)
+		if s.o.Mailbox != nil {
+			if err := s.depositAll(ctx, cv, c); err != nil {
+				s.log.Info("mailbox deposit failed; will retry", "contact", c.DisplayName(), "err", err)
+			}
+		}
 		return 0, false
 	}
 	cv.mu.Lock()
@@ -378,9 +387,9 @@ func (s *Service) send(ctx context.Context, cv *conv, c Contact, now time.Time) 
 		cv.mu.Lock()
 		cv.closeStream()
 		cv.out = st
-		// What went out on an earlier stream and is still unacknowledged
-		// may have died with it: send it again now rather than after the
-		// ack timeout.
+		// What went out on an earlier stream, or to the mailbox, and is
+		// still unacknowledged may have died with it or still wait there:
+		// send it again now (the contact deduplicates).
 		clear(cv.sentAt)
 		cv.mu.Unlock()
 	}

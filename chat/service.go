@@ -42,10 +42,34 @@ type Options struct {
 	Connect func(ctx context.Context, p peer.ID, addrs []string) error
 	// FetchBundle fetches p's published prekey bundle.
 	FetchBundle func(ctx context.Context, p peer.ID) (*e2e.Bundle, error)
-	Now         func() time.Time
-	Rand        io.Reader
-	Logger      *slog.Logger
+	// Mailbox, if set, is offline delivery: what cannot go to a contact
+	// directly is deposited in their mailbox.
+	Mailbox Mailbox
+	Now     func() time.Time
+	Rand    io.Reader
+	Logger  *slog.Logger
 }
+
+// Mailbox is offline delivery as the chat service uses it.
+type Mailbox interface {
+	// Epoch is the mailbox epoch of t.
+	Epoch(t time.Time) uint64
+	// Keys returns this node's mailbox keys for epochs from to to,
+	// inclusive, to announce to contacts.
+	Keys(from, to uint64) []MailboxKey
+	// Deposit leaves env, for ttl, in the mailbox that key belongs to,
+	// replicated; it returns once enough holders stored it.
+	Deposit(ctx context.Context, key MailboxKey, env []byte, ttl time.Duration) error
+}
+
+// Mailbox timing: contacts learn this node's keys for announceEpochs
+// epochs ahead, and again when fewer than reannounceEpochs are left; a
+// deposit is kept for mailboxTTL.
+const (
+	announceEpochs   = 30
+	reannounceEpochs = 14
+	mailboxTTL       = 14 * 24 * time.Hour
+)
 
 // Timing of delivery; variables so that tests can shorten them.
 var (
@@ -136,6 +160,9 @@ func (s *Service) Serve(ctx context.Context) error {
 	// Resume delivery of whatever was queued before a restart.
 	if err := s.resumeOutbox(); err != nil {
 		s.log.Error("resuming the outbox", "err", err)
+	}
+	if s.o.Mailbox != nil {
+		s.wg.Go(func() { s.announceMailbox(ctx) })
 	}
 	<-ctx.Done()
 	s.o.Host.RemoveStreamHandler(ProtocolID)

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"unicode"
@@ -55,11 +56,25 @@ type wireReaction struct {
 	Remove bool
 }
 
-// wireSettings tells the peer what this side shares.
+// wireSettings tells the peer what this side shares, and where its
+// mailbox is.
 type wireSettings struct {
 	ID           ID
 	ReadReceipts bool
+	// Mailbox lists this side's mailbox keys for the coming epochs: the
+	// peer deposits what it cannot deliver directly at their addresses.
+	Mailbox []MailboxKey
 }
+
+// MailboxKey is a user's mailbox public key for one epoch (see package
+// mailbox); only the user can fetch what is deposited under it.
+type MailboxKey struct {
+	Epoch uint64 `json:"epoch"`
+	Key   []byte `json:"key"`
+}
+
+// maxMailboxKeys bounds the keys one Settings item announces.
+const maxMailboxKeys = 64
 
 func (p *payload) empty() bool {
 	return len(p.Messages) == 0 && len(p.Reactions) == 0 && p.Settings == nil &&
@@ -105,6 +120,13 @@ func (p *payload) marshal() []byte {
 		var sb []byte
 		sb = appendBytesField(sb, 1, s.ID[:])
 		sb = appendBool(sb, 2, s.ReadReceipts)
+		for _, k := range s.Mailbox {
+			var kb []byte
+			kb = protowire.AppendTag(kb, 1, protowire.VarintType)
+			kb = protowire.AppendVarint(kb, k.Epoch)
+			kb = appendBytesField(kb, 2, k.Key)
+			sb = appendBytesField(sb, 3, kb)
+		}
 		b = protowire.AppendTag(b, fSettings, protowire.BytesType)
 		b = protowire.AppendBytes(b, sb)
 	}
@@ -231,6 +253,24 @@ func parsePayload(b []byte) (*payload, error) {
 					s.ID, err = parseID("settings ID", v)
 				case 2:
 					s.ReadReceipts = vi != 0
+				case 3:
+					if len(s.Mailbox) == maxMailboxKeys {
+						return badFrame("more than %d mailbox keys", maxMailboxKeys)
+					}
+					var k MailboxKey
+					err = fields(v, func(num protowire.Number, v []byte, vi uint64) error {
+						switch num {
+						case 1:
+							k.Epoch = vi
+						case 2:
+							k.Key = bytes.Clone(v)
+						}
+						return nil
+					})
+					if err == nil && len(k.Key) != 32 {
+						err = badFrame("mailbox key of %d bytes", len(k.Key))
+					}
+					s.Mailbox = append(s.Mailbox, k)
 				}
 				return err
 			})
