@@ -69,6 +69,13 @@ type Config struct {
 	Metrics string `json:"metrics,omitempty"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
+	// Mailbox serves the mailbox role: holding sealed envelopes for people
+	// who are offline (see package mailbox). On by default on
+	// infrastructure nodes; a desktop that is publicly reachable may opt in.
+	Mailbox bool `json:"mailbox"`
+	// MailboxMaxBytes bounds the disk the mailbox role may fill with
+	// envelopes; 0 means the default, 1 GiB.
+	MailboxMaxBytes int64 `json:"mailbox_max_bytes,omitempty"`
 }
 
 // DefaultPort is where each role listens unless configured otherwise.
@@ -99,6 +106,7 @@ func DefaultConfig(r Role) Config {
 		c.MDNS = false // servers sit on networks where multicast is noise
 		c.DHTMode = "server"
 		c.Metrics = "127.0.0.1:9464"
+		c.Mailbox = true
 	}
 	return c
 }
@@ -214,6 +222,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {
 		return err
+	}
+	if c.MailboxMaxBytes < 0 {
+		return fmt.Errorf("mailbox_max_bytes %d is negative", c.MailboxMaxBytes)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ type Flags struct {
 	PrivateAddrs bool
 	LogLevel     string
 	Metrics      string
+	Mailbox      bool
 }
 
 // Register adds the shared flags to fs.
@@ -41,6 +42,7 @@ func (f *Flags) Register(fs *flag.FlagSet, r Role) {
 	fs.StringVar(&f.DHTMode, "dht-mode", "", "DHT mode: auto, server or client")
 	fs.BoolVar(&f.PrivateAddrs, "private-addrs", false, "keep loopback and private addresses in the DHT (LAN-only networks and tests)")
 	fs.StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warn or error")
+	fs.BoolVar(&f.Mailbox, "mailbox", DefaultConfig(r).Mailbox, "serve the mailbox role: hold sealed messages for people who are offline")
 	if r == RoleInfrastructure {
 		fs.StringVar(&f.Metrics, "metrics", "", "Prometheus endpoint host:port, \"off\" to disable (default 127.0.0.1:9464)")
 	}
@@ -74,6 +76,8 @@ func (f *Flags) Resolve() (Config, string, error) {
 			cfg.PrivateAddrs = f.PrivateAddrs
 		case "log-level":
 			cfg.LogLevel = f.LogLevel
+		case "mailbox":
+			cfg.Mailbox = f.Mailbox
 		case "metrics":
 			cfg.Metrics = f.Metrics
 			if f.Metrics == "off" {

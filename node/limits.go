@@ -9,7 +9,9 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 
+	"github.com/discordopus/discordopus/chat"
 	"github.com/discordopus/discordopus/dht"
+	"github.com/discordopus/discordopus/mailbox"
 )
 
 // roleLimits are the explicit resource budgets of a role. The resource
@@ -55,6 +57,18 @@ func newResourceManager(r Role) (network.ResourceManager, error) {
 	libp2p.SetDefaultServiceLimits(&scaling)
 	scaling.AddProtocolLimit(dht.ProtocolID,
 		rcmgr.BaseLimit{StreamsInbound: l.kadStreams, StreamsOutbound: l.kadStreams, Streams: 2 * l.kadStreams, Memory: 64 << 20},
+		rcmgr.BaseLimitIncrease{})
+	// The mailbox holder serves at most 128 requests at once itself (see
+	// package mailbox); one peer gets a few at a time, as does chat, where
+	// one stream each way per contact is the rule.
+	scaling.AddProtocolLimit(mailbox.ProtocolID,
+		rcmgr.BaseLimit{StreamsInbound: 256, StreamsOutbound: 256, Streams: 512, Memory: 256 << 20},
+		rcmgr.BaseLimitIncrease{})
+	scaling.AddProtocolPeerLimit(mailbox.ProtocolID,
+		rcmgr.BaseLimit{StreamsInbound: 16, StreamsOutbound: 16, Streams: 32, Memory: 16 << 20},
+		rcmgr.BaseLimitIncrease{})
+	scaling.AddProtocolPeerLimit(chat.ProtocolID,
+		rcmgr.BaseLimit{StreamsInbound: 8, StreamsOutbound: 8, Streams: 16, Memory: 8 << 20},
 		rcmgr.BaseLimitIncrease{})
 	base := scaling.Scale(l.memory, l.fds)
 	partial := rcmgr.PartialLimitConfig{

@@ -27,6 +27,7 @@ import (
 	"github.com/discordopus/discordopus/chat"
 	"github.com/discordopus/discordopus/dht"
 	"github.com/discordopus/discordopus/keystore"
+	"github.com/discordopus/discordopus/mailbox"
 	"github.com/discordopus/discordopus/store"
 )
 
@@ -92,6 +93,7 @@ type Node struct {
 	prekeys   *keystore.PrekeyStore
 	publisher *dht.BundlePublisher
 	chat      *chat.Service
+	mailbox   *mailbox.Server // the mailbox role; nil unless configured
 	host      host.Host
 	dht       *dht.DHT
 	lan       lanPeers // addresses heard by mDNS
@@ -151,6 +153,11 @@ func New(o Options) (_ *Node, err error) {
 			return nil, err
 		}
 	}
+	if o.Config.Mailbox {
+		if err := n.openMailboxRole(); err != nil {
+			return nil, err
+		}
+	}
 	if n.control, err = listenControl(filepath.Join(o.DataDir, controlSocket)); err != nil {
 		return nil, err
 	}
@@ -167,7 +174,13 @@ func New(o Options) (_ *Node, err error) {
 // an infrastructure node's key.
 func (n *Node) openIdentity(o Options) (crypto.PrivKey, error) {
 	if o.Role == RoleInfrastructure {
-		return keystore.LoadOrCreateNodeKey(NodeKeyPath(o.DataDir))
+		priv, err := keystore.LoadOrCreateNodeKey(NodeKeyPath(o.DataDir))
+		if err != nil || !o.Config.Mailbox {
+			return priv, err
+		}
+		// The mailbox role keeps envelopes in a store of its own.
+		n.store, err = openInfraStore(o.DataDir, priv, o.Logger)
+		return priv, err
 	}
 	if err := RequireIdentity(o.DataDir); err != nil {
 		return nil, err
@@ -217,6 +230,9 @@ func (n *Node) Serve(ctx context.Context) error {
 	serve("dht", n.dht.Serve)
 	if n.store != nil {
 		serve("store", n.store.Serve)
+	}
+	if n.mailbox != nil {
+		serve("mailbox", n.mailbox.Serve)
 	}
 	if n.chat != nil {
 		serve("prekeys", n.prekeys.Serve)
