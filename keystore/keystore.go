@@ -25,6 +25,9 @@ const (
 	LabelStoreEncryption = "store/encryption"
 	// LabelStoreSeal derives the AEAD key that seals records in the store.
 	LabelStoreSeal = "store/seal"
+	// LabelMailbox derives the mailbox secret, from which each epoch's
+	// mailbox key comes (see package mailbox).
+	LabelMailbox = "mailbox/secret"
 )
 
 // subkeyInfoPrefix is prepended to a label to form the HKDF info.
