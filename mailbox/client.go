@@ -55,6 +55,14 @@ func Deposit(ctx context.Context, h host.Host, holder peer.ID, addr Address, env
 // Replicate hands held, with its expiry, to another holder under addr.
 // An envelope the holder has, or had and saw acknowledged, is not an error.
 func Replicate(ctx context.Context, h host.Host, holder peer.ID, addr Address, held Held) error {
+	_, err := replicate(ctx, h, holder, addr, held)
+	return err
+}
+
+// replicate is Replicate that also returns the recipient's release of the
+// envelope if the holder answered with one (it had it acknowledged); the
+// release is checked.
+func replicate(ctx context.Context, h host.Host, holder peer.ID, addr Address, held Held) (*released, error) {
 	err := checkOutgoing(held.Envelope)
 	if err == nil && sha256.Sum256(held.Envelope) != held.ID {
 		err = errors.New("the envelope does not match its id")
@@ -62,15 +70,48 @@ func Replicate(ctx context.Context, h host.Host, holder peer.ID, addr Address, h
 	if err == nil && held.Expires.UnixMilli() <= 0 {
 		err = errors.New("no expiry")
 	}
+	var rel *released
 	if err == nil {
 		req := &frame{kind: kindReplicate, address: addr, envelope: held.Envelope, expires: held.Expires.UnixMilli()}
 		var resp *frame
 		if resp, err = call(ctx, h, holder, req, nil); err == nil {
-			_, err = receipt(resp, held.Envelope)
+			var r DepositReceipt
+			if r, err = receipt(resp, held.Envelope); err == nil && len(resp.releases) == 1 {
+				if !verifyRelease(resp.pub, addr, held.ID, resp.releases[0]) {
+					err = badFrame("holder sent a release that does not verify")
+				} else {
+					rel = &released{pub: resp.pub, t: tombstone{id: held.ID, expires: r.Expires.UnixMilli(), release: resp.releases[0]}}
+				}
+			}
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("mailbox replicate to %s: %w", holder, err)
+		return nil, fmt.Errorf("mailbox replicate to %s: %w", holder, err)
+	}
+	return rel, nil
+}
+
+// released is a tombstone with the key its release verifies under.
+type released struct {
+	pub []byte
+	t   tombstone
+}
+
+// sendReleases hands tombstones, each with the recipient's release, which
+// verifies under pub, to holder.
+func sendReleases(ctx context.Context, h host.Host, holder peer.ID, addr Address, pub []byte, ts []tombstone) error {
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	for len(ts) > 0 {
+		n := min(len(ts), maxReleaseItems)
+		resp, err := call(ctx, h, holder, &frame{kind: kindRelease, address: addr, pub: pub, tombs: ts[:n]}, nil)
+		if err == nil && resp.kind != kindOK {
+			err = badFrame("holder answered RELEASE with %v", resp.kind)
+		}
+		if err != nil {
+			return fmt.Errorf("mailbox release at %s: %w", holder, err)
+		}
+		ts = ts[n:]
 	}
 	return nil
 }
@@ -153,18 +194,41 @@ func fetch(ctx context.Context, h host.Host, holder peer.ID, addr Address, prove
 	}
 }
 
-// Ack deletes the envelopes ids from holder's copy of key's mailbox; ids
-// it does not hold are ignored. Only key's owner can.
+// Ack deletes the envelopes ids from holder's copy of key's mailbox. The
+// holder remembers each id, with the recipient's release (a signature
+// over the address and the id), whether it held it or not: so that a
+// replica arriving later is not stored again, and other holders that
+// still have one learn, with proof, that it may go. Only key's owner can.
 func Ack(ctx context.Context, h host.Host, holder peer.ID, key ed25519.PrivateKey, ids [][32]byte) error {
 	if len(key) != ed25519.PrivateKeySize {
 		return fmt.Errorf("mailbox ack at %s: key of %d bytes", holder, len(key))
 	}
+	addr := addressOf(key.Public().(ed25519.PublicKey))
+	return ack(ctx, h, holder, key, ids, releases(key, addr, ids))
+}
+
+// releases signs a release of each of ids.
+func releases(key ed25519.PrivateKey, addr Address, ids [][32]byte) [][]byte {
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		out[i] = ed25519.Sign(key, releaseMessage(addr, id))
+	}
+	return out
+}
+
+// ack sends ACKs for ids with their releases (one per id, or none).
+func ack(ctx context.Context, h host.Host, holder peer.ID, key ed25519.PrivateKey, ids [][32]byte, rels [][]byte) error {
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
 	addr := addressOf(key.Public().(ed25519.PublicKey))
 	for len(ids) > 0 {
 		n := min(len(ids), maxAckIDs)
-		resp, err := call(ctx, h, holder, &frame{kind: kindAck, address: addr, ids: ids[:n]}, signer(key))
+		var rs [][]byte
+		if len(rels) > 0 {
+			n = min(n, maxSignedAckIDs)
+			rs, rels = rels[:n], rels[n:]
+		}
+		resp, err := call(ctx, h, holder, &frame{kind: kindAck, address: addr, ids: ids[:n], releases: rs}, signer(key))
 		if err == nil && resp.kind != kindOK {
 			err = badFrame("holder answered ACK with %v", resp.kind)
 		}

@@ -31,6 +31,9 @@ const (
 	maxServerFrame   = maxPageBytes + 1<<10
 	maxSmallFrame    = 1 << 10 // CHALLENGE, PROOF, OK, ERROR
 	maxAckIDs        = 1024
+	maxSignedAckIDs  = 512 // ids of an ACK that carries releases, to fit maxClientFrame
+	maxReleaseItems  = 512 // tombstones of a RELEASE
+	releaseSize      = 64  // an Ed25519 signature
 	maxPageItems     = 1024
 	defaultPageItems = 256
 	idSize           = 32
@@ -50,10 +53,11 @@ const (
 	kindOK        kind = 7
 	kindEnvelopes kind = 8
 	kindError     kind = 9
+	kindRelease   kind = 10
 )
 
 func (k kind) String() string {
-	names := [...]string{"", "DEPOSIT", "FETCH", "ACK", "REPLICATE", "CHALLENGE", "PROOF", "OK", "ENVELOPES", "ERROR"}
+	names := [...]string{"", "DEPOSIT", "FETCH", "ACK", "REPLICATE", "CHALLENGE", "PROOF", "OK", "ENVELOPES", "ERROR", "RELEASE"}
 	if k < kind(len(names)) && k > 0 {
 		return names[k]
 	}
@@ -79,7 +83,9 @@ const (
 	fCode     = 15
 	fMessage  = 16
 	fRetry    = 17
-	lastField = fRetry
+	fRelease  = 18
+	fTomb     = 19
+	lastField = fTomb
 )
 
 func bit(num protowire.Number) uint32 { return 1 << num }
@@ -88,11 +94,12 @@ func bit(num protowire.Number) uint32 { return 1 << num }
 var kindFields = map[kind]struct{ required, optional uint32 }{
 	kindDeposit:   {bit(fAddress) | bit(fEnvelope), bit(fTTL)},
 	kindFetch:     {bit(fAddress), bit(fLimit) | bit(fCursor)},
-	kindAck:       {bit(fAddress) | bit(fID), 0},
+	kindAck:       {bit(fAddress) | bit(fID), bit(fRelease)},
 	kindReplicate: {bit(fAddress) | bit(fEnvelope) | bit(fExpires), 0},
 	kindProof:     {bit(fPub) | bit(fSig), 0},
 	kindChallenge: {bit(fNonce), 0},
-	kindOK:        {0, bit(fID) | bit(fExpires)},
+	kindOK:        {0, bit(fID) | bit(fExpires) | bit(fPub) | bit(fRelease)},
+	kindRelease:   {bit(fAddress) | bit(fPub) | bit(fTomb), 0},
 	kindEnvelopes: {0, bit(fItem) | bit(fMore)},
 	kindError:     {bit(fCode), bit(fMessage) | bit(fRetry)},
 }
@@ -102,6 +109,15 @@ type Held struct {
 	ID       [32]byte // SHA-256 of Envelope
 	Envelope []byte
 	Expires  time.Time
+}
+
+// tombstone says that the recipient acknowledged (released) envelope id of
+// an address: release is the recipient's signature over it (see
+// releaseMessage), or nil for a tombstone of an ACK that carried none.
+type tombstone struct {
+	id      [32]byte
+	expires int64 // Unix ms: how long holders remember it
+	release []byte
 }
 
 // frame is any frame of the protocol, decoded; kind says which fields
@@ -123,7 +139,9 @@ type frame struct {
 	more      bool
 	code      uint64
 	message   string
-	retry     uint64 // milliseconds
+	retry     uint64      // milliseconds
+	releases  [][]byte    // ACK: one per id, or none; OK: at most one
+	tombs     []tombstone // RELEASE
 }
 
 func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
@@ -163,6 +181,15 @@ func (f *frame) marshal() []byte {
 		for _, id := range f.ids {
 			b = appendBytesField(b, fID, id[:])
 		}
+		for _, r := range f.releases {
+			b = appendBytesField(b, fRelease, r)
+		}
+	case kindRelease:
+		b = appendBytesField(b, fAddress, f.address[:])
+		b = appendBytesField(b, fPub, f.pub)
+		for _, t := range f.tombs {
+			b = appendBytesField(b, fTomb, marshalTombstone(t))
+		}
 	case kindProof:
 		b = appendBytesField(b, fPub, f.pub)
 		b = appendBytesField(b, fSig, f.sig)
@@ -172,6 +199,10 @@ func (f *frame) marshal() []byte {
 		if len(f.ids) == 1 {
 			b = appendBytesField(b, fID, f.ids[0][:])
 			b = appendVarintField(b, fExpires, uint64(f.expires))
+			if len(f.releases) == 1 {
+				b = appendBytesField(b, fPub, f.pub)
+				b = appendBytesField(b, fRelease, f.releases[0])
+			}
 		}
 	case kindEnvelopes:
 		for _, it := range f.items {
@@ -199,6 +230,13 @@ func marshalItem(it Held) []byte {
 	return appendVarintField(b, 3, uint64(it.Expires.UnixMilli()))
 }
 
+func marshalTombstone(t tombstone) []byte {
+	b := make([]byte, 0, 2+idSize+1+10+2+releaseSize)
+	b = appendBytesField(b, 1, t.id[:])
+	b = appendVarintField(b, 2, uint64(t.expires))
+	return appendBytesField(b, 3, t.release)
+}
+
 // itemSize bounds the encoded size of an item field with an n-byte
 // envelope: its tag, length and the item itself.
 func itemSize(n int) int { return 2 + 3 + (2 + idSize) + (1 + 3 + n) + (1 + 10) }
@@ -215,6 +253,7 @@ var wireTypes = [lastField + 1]protowire.Type{
 	fAddress: protowire.BytesType, fEnvelope: protowire.BytesType, fID: protowire.BytesType,
 	fCursor: protowire.BytesType, fNonce: protowire.BytesType, fPub: protowire.BytesType,
 	fSig: protowire.BytesType, fItem: protowire.BytesType, fMessage: protowire.BytesType,
+	fRelease: protowire.BytesType, fTomb: protowire.BytesType,
 }
 
 // walk calls f for each field of a protobuf message with its varint or
@@ -287,7 +326,7 @@ func parseFrame(b []byte) (*frame, error) {
 	var seen uint32
 	err := walk(b, lastField, func(num protowire.Number) protowire.Type { return wireTypes[num] },
 		func(num protowire.Number, v []byte, vi uint64) (err error) {
-			if seen&bit(num) != 0 && num != fID && num != fItem {
+			if seen&bit(num) != 0 && num != fID && num != fItem && num != fRelease && num != fTomb {
 				return badFrame("field %d repeated", num)
 			}
 			seen |= bit(num)
@@ -348,6 +387,21 @@ func parseFrame(b []byte) (*frame, error) {
 				f.message = string(v)
 			case fRetry:
 				f.retry = vi
+			case fRelease:
+				if len(f.releases) == maxAckIDs {
+					return badFrame("more than %d releases", maxAckIDs)
+				}
+				if len(v) != releaseSize {
+					return badFrame("release is %d bytes, want %d", len(v), releaseSize)
+				}
+				f.releases = append(f.releases, v)
+			case fTomb:
+				if len(f.tombs) == maxReleaseItems {
+					return badFrame("more than %d tombstones", maxReleaseItems)
+				}
+				var t tombstone
+				t, err = parseTombstone(v)
+				f.tombs = append(f.tombs, t)
 			}
 			return err
 		})
@@ -370,6 +424,12 @@ func parseFrame(b []byte) (*frame, error) {
 	}
 	if f.kind == kindOK && (len(f.ids) > 1 || (len(f.ids) == 1) != (seen&bit(fExpires) != 0)) {
 		return nil, badFrame("OK carries one id with its expiry, or neither")
+	}
+	if f.kind == kindOK && (len(f.releases) > 1 || (len(f.releases) == 1) != (f.pub != nil) || (len(f.releases) == 1 && len(f.ids) != 1)) {
+		return nil, badFrame("OK carries one release with its public key and id, or none")
+	}
+	if f.kind == kindAck && len(f.releases) != 0 && len(f.releases) != len(f.ids) {
+		return nil, badFrame("ACK with %d releases for %d ids", len(f.releases), len(f.ids))
 	}
 	return f, nil
 }
@@ -408,6 +468,41 @@ func parseItem(b []byte) (Held, error) {
 	return it, nil
 }
 
+func parseTombstone(b []byte) (tombstone, error) {
+	var t tombstone
+	var seen uint32
+	err := walk(b, 3, func(num protowire.Number) protowire.Type {
+		if num == 2 {
+			return protowire.VarintType
+		}
+		return protowire.BytesType
+	}, func(num protowire.Number, v []byte, vi uint64) (err error) {
+		if seen&bit(num) != 0 {
+			return badFrame("tombstone field %d repeated", num)
+		}
+		seen |= bit(num)
+		switch num {
+		case 1:
+			err = fixed32(&t.id, "tombstone id", v)
+		case 2:
+			t.expires, err = checkExpires(vi)
+		case 3:
+			if len(v) != releaseSize {
+				return badFrame("release is %d bytes, want %d", len(v), releaseSize)
+			}
+			t.release = v
+		}
+		return err
+	})
+	if err != nil {
+		return t, err
+	}
+	if seen != bit(1)|bit(2)|bit(3) {
+		return t, badFrame("tombstone without id, expiry or release")
+	}
+	return t, nil
+}
+
 // decodeClientFrame decodes what a client sends: a request or a proof.
 func decodeClientFrame(b []byte) (*frame, error) {
 	f, err := parseFrame(b)
@@ -415,7 +510,7 @@ func decodeClientFrame(b []byte) (*frame, error) {
 		return nil, err
 	}
 	switch f.kind {
-	case kindDeposit, kindFetch, kindAck, kindReplicate, kindProof:
+	case kindDeposit, kindFetch, kindAck, kindReplicate, kindProof, kindRelease:
 		return f, nil
 	}
 	return nil, badFrame("%v from a client", f.kind)
@@ -482,6 +577,26 @@ const (
 	fetchDomain = "discordopus/mailbox/v1/fetch"
 	ackDomain   = "discordopus/mailbox/v1/ack"
 )
+
+// releaseDomain labels a release: the recipient's signature that says an
+// envelope was delivered and may be deleted at every holder.
+const releaseDomain = "discordopus/mailbox/v1/release"
+
+// releaseMessage is what a release signs. It names no holder and no nonce:
+// unlike a proof, it is meant to be carried from holder to holder.
+func releaseMessage(addr Address, id [32]byte) []byte {
+	m := make([]byte, 0, len(releaseDomain)+1+2*32)
+	m = append(m, releaseDomain...)
+	m = append(m, 0)
+	m = append(m, addr[:]...)
+	return append(m, id[:]...)
+}
+
+// verifyRelease checks a release by pub, which must own addr.
+func verifyRelease(pub []byte, addr Address, id [32]byte, release []byte) bool {
+	return len(pub) == ed25519.PublicKeySize && len(release) == releaseSize &&
+		addressOf(pub) == addr && ed25519.Verify(pub, releaseMessage(addr, id), release)
+}
 
 // proofMessage is what a FETCH or ACK proof signs.
 func proofMessage(k kind, holder peer.ID, nonce [32]byte, addr Address, ids [][32]byte) []byte {

@@ -39,8 +39,13 @@ func FuzzReadFrame(f *testing.F) {
 // checkDecoded checks what a decoder accepted: within the limits, and
 // stable under re-encoding, which never grows it.
 func checkDecoded(t *testing.T, b []byte, fr *frame, decode func([]byte) (*frame, error)) {
-	if len(fr.envelope) > MaxEnvelope || len(fr.ids) > maxAckIDs || len(fr.items) > maxPageItems || len(fr.message) > maxMessage {
-		t.Fatalf("accepted a frame over the limits: %d-byte envelope, %d ids, %d items", len(fr.envelope), len(fr.ids), len(fr.items))
+	if len(fr.envelope) > MaxEnvelope || len(fr.ids) > maxAckIDs || len(fr.items) > maxPageItems || len(fr.message) > maxMessage ||
+		len(fr.releases) > maxAckIDs || len(fr.tombs) > maxReleaseItems {
+		t.Fatalf("accepted a frame over the limits: %d-byte envelope, %d ids, %d items, %d releases, %d tombstones",
+			len(fr.envelope), len(fr.ids), len(fr.items), len(fr.releases), len(fr.tombs))
+	}
+	if fr.kind == kindAck && len(fr.releases) != 0 && len(fr.releases) != len(fr.ids) {
+		t.Fatalf("ACK with %d releases for %d ids", len(fr.releases), len(fr.ids))
 	}
 	if fr.kind == kindAck && len(fr.ids) == 0 {
 		t.Fatal("ACK without ids")
@@ -63,6 +68,9 @@ func FuzzDecodeClientFrame(f *testing.F) {
 	for _, fr := range sampleFrames()[:8] {
 		f.Add(fr.marshal())
 	}
+	for _, fr := range releaseSamples()[:2] {
+		f.Add(fr.marshal())
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := decodeClientFrame(b)
 		if err != nil {
@@ -72,7 +80,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			return
 		}
 		switch fr.kind {
-		case kindDeposit, kindFetch, kindAck, kindReplicate, kindProof:
+		case kindDeposit, kindFetch, kindAck, kindReplicate, kindProof, kindRelease:
 		default:
 			t.Fatalf("accepted %v from a client", fr.kind)
 		}
@@ -88,6 +96,7 @@ func FuzzDecodeServerFrame(f *testing.F) {
 	for _, fr := range sampleFrames()[6:] {
 		f.Add(fr.marshal())
 	}
+	f.Add(releaseSamples()[2].marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := decodeServerFrame(b)
 		if err != nil {

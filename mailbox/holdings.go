@@ -2,8 +2,8 @@ package mailbox
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -24,6 +24,21 @@ const (
 type entry struct {
 	expires int64 // Unix ms
 	size    int
+}
+
+// Bounds on tombstones (remembered acknowledgements). Past them an ACK
+// still deletes what it names, but is not remembered: at worst a late
+// replica of a delivered envelope is stored and delivered again, and the
+// recipient's end-to-end layer drops it as a replay.
+const (
+	maxTombstonesPerAddress = 4096
+	maxTombstonesTotal      = 1 << 18
+)
+
+// tomb is what the holder keeps in memory about one tombstone.
+type tomb struct {
+	expires int64 // Unix ms
+	signed  bool  // the record holds the recipient's release
 }
 
 // box is one address's envelopes.
@@ -47,6 +62,10 @@ type holdings struct {
 	count    int
 	bytes    int64
 	earliest int64 // no entry anywhere expires before this (a lower bound)
+
+	tombs         map[Address]map[[32]byte]tomb
+	tombCount     int
+	tombsEarliest int64 // no tombstone expires before this (a lower bound)
 }
 
 func recordKey(a Address, id [32]byte) []byte {
@@ -63,6 +82,9 @@ func openHoldings(st *store.Store) (*holdings, error) {
 		acked:     st.Namespace(nsAcked),
 		boxes:     map[Address]*box{},
 		earliest:  math.MaxInt64,
+
+		tombs:         map[Address]map[[32]byte]tomb{},
+		tombsEarliest: math.MaxInt64,
 	}
 	err := h.index.Iterate(nil, false, func(k, v []byte) error {
 		if len(k) != 2*idSize {
@@ -78,7 +100,38 @@ func openHoldings(st *store.Store) (*holdings, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mailbox: reading what this holder holds: %w", err)
 	}
+	err = h.acked.Iterate(nil, false, func(k, v []byte) error {
+		if len(k) != 2*idSize {
+			return fmt.Errorf("%w: tombstone key of %d bytes", errBadRecord, len(k))
+		}
+		expires, payload, err := decodeStored(v)
+		if err != nil {
+			return err
+		}
+		h.addTomb(Address(k[:idSize]), [32]byte(k[idSize:]), tomb{expires: expires, signed: len(payload) == releasePayload})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: reading the acknowledgements this holder remembers: %w", err)
+	}
 	return h, nil
+}
+
+// releasePayload is the payload of a signed tombstone record: the
+// recipient's epoch public key and its release.
+const releasePayload = ed25519.PublicKeySize + releaseSize
+
+func (h *holdings) addTomb(a Address, id [32]byte, t tomb) {
+	m := h.tombs[a]
+	if m == nil {
+		m = map[[32]byte]tomb{}
+		h.tombs[a] = m
+	}
+	if _, ok := m[id]; !ok {
+		h.tombCount++
+	}
+	m[id] = t
+	h.tombsEarliest = min(h.tombsEarliest, t.expires)
 }
 
 func (h *holdings) add(a Address, id [32]byte, e entry) {
@@ -141,64 +194,213 @@ func (h *holdings) store(a Address, id [32]byte, env []byte, expires int64, now 
 	return nil
 }
 
-// ackedUntil reports whether (a, id) was acknowledged, and until when
-// that is remembered.
-func (h *holdings) ackedUntil(a Address, id [32]byte) (int64, bool, error) {
-	v, err := h.acked.Get(recordKey(a, id))
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, false, nil
+// ackedUntil reports whether (a, id) was acknowledged, until when that is
+// remembered, and whether the recipient's release is kept with it.
+func (h *holdings) ackedUntil(a Address, id [32]byte, now time.Time) (until int64, signed, ok bool) {
+	t, ok := h.tombs[a][id]
+	if !ok || t.expires <= now.UnixMilli() {
+		return 0, false, false
 	}
-	if err != nil {
-		return 0, false, err
-	}
-	expires, _, err := decodeStored(v)
-	if err != nil {
-		return 0, false, err
-	}
-	return expires, true, nil
+	return t.expires, t.signed, true
 }
 
-// delete removes the envelopes ids of a; if acked, it remembers them until
-// their expiry. Ids it does not hold are skipped. It returns how many it
-// removed.
-func (h *holdings) delete(a Address, ids [][32]byte, acked bool, now time.Time) (int, error) {
-	type gone struct {
-		id  [32]byte
-		exp int64
+// releaseOf reads the recipient's public key and release of a signed
+// tombstone.
+func (h *holdings) releaseOf(a Address, id [32]byte) (pub, release []byte, err error) {
+	v, err := h.acked.Get(recordKey(a, id))
+	if err != nil {
+		return nil, nil, err
 	}
-	var del []gone
-	seen := make(map[[32]byte]bool, len(ids))
-	for _, id := range ids {
-		if e, ok := h.lookup(a, id); ok && !seen[id] {
-			seen[id] = true
-			del = append(del, gone{id, e.expires})
+	_, payload, err := decodeStored(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(payload) != releasePayload {
+		return nil, nil, store.ErrNotFound // a tombstone without a release
+	}
+	return payload[:ed25519.PublicKeySize], payload[ed25519.PublicKeySize:], nil
+}
+
+// released lists a's unexpired signed tombstones, in id order, with the
+// public key they verify under.
+func (h *holdings) released(a Address, now time.Time) (pub []byte, out []tombstone, err error) {
+	ms := now.UnixMilli()
+	var n int
+	for _, t := range h.tombs[a] {
+		if t.signed && t.expires > ms {
+			n++
 		}
 	}
-	if len(del) == 0 {
+	if n == 0 {
+		return nil, nil, nil
+	}
+	out = make([]tombstone, 0, n)
+	err = h.acked.Iterate(a[:], false, func(k, v []byte) error {
+		if len(k) != 2*idSize {
+			return fmt.Errorf("%w: tombstone key of %d bytes", errBadRecord, len(k))
+		}
+		expires, payload, err := decodeStored(v)
+		if err != nil {
+			return err
+		}
+		if expires <= ms || len(payload) != releasePayload {
+			return nil
+		}
+		if pub == nil {
+			pub = slices.Clone(payload[:ed25519.PublicKeySize])
+		}
+		out = append(out, tombstone{id: [32]byte(k[idSize:]), expires: expires, release: slices.Clone(payload[ed25519.PublicKeySize:])})
+		return nil
+	})
+	return pub, out, err
+}
+
+// release deletes the envelopes of a that ts name and remembers each of
+// them (held or not) as acknowledged, until the envelope's expiry if it
+// is held, else until the tombstone's own expiry, never past horizon
+// (Unix ms). A tombstone with a
+// release, which must have been verified under pub, keeps it; one without
+// does not replace one with. Past the tombstone bounds nothing more is
+// remembered. It returns how many envelopes it deleted.
+func (h *holdings) release(a Address, pub []byte, ts []tombstone, horizon int64, now time.Time) (int, error) {
+	type put struct {
+		id      [32]byte
+		t       tomb
+		payload []byte
+	}
+	ms := now.UnixMilli()
+	var (
+		del  [][32]byte
+		puts []put
+		seen = make(map[[32]byte]bool, len(ts))
+	)
+	known := h.tombs[a]
+	for _, t := range ts {
+		if seen[t.id] {
+			continue
+		}
+		seen[t.id] = true
+		exp := horizon
+		if e, ok := h.lookup(a, t.id); ok {
+			del = append(del, t.id)
+			exp = min(e.expires, horizon)
+		} else if t.expires > 0 {
+			exp = min(t.expires, horizon)
+		}
+		if exp <= ms {
+			continue
+		}
+		signed := t.release != nil && len(pub) == ed25519.PublicKeySize
+		old, had := known[t.id]
+		switch {
+		case !had:
+			if len(known)+len(puts) >= maxTombstonesPerAddress || h.tombCount+len(puts) >= maxTombstonesTotal {
+				continue
+			}
+		case old.signed && !signed:
+			continue
+		case signed && !old.signed:
+		case exp > old.expires:
+		default:
+			continue
+		}
+		if had {
+			exp = max(exp, old.expires)
+		}
+		var payload []byte
+		if signed {
+			payload = append(append(make([]byte, 0, releasePayload), pub...), t.release...)
+		}
+		puts = append(puts, put{t.id, tomb{expires: exp, signed: signed}, payload})
+	}
+	if len(del) == 0 && len(puts) == 0 {
 		return 0, nil
 	}
 	err := h.st.Write(false, func(w *store.Batch) error {
-		for _, g := range del {
-			k := recordKey(a, g.id)
+		for _, id := range del {
+			k := recordKey(a, id)
 			if err := w.Delete(h.envelopes, k); err != nil {
 				return err
 			}
 			if err := w.Delete(h.index, k); err != nil {
 				return err
 			}
-			if ttl := time.UnixMilli(g.exp).Sub(now); acked && ttl > 0 {
-				if err := w.Put(h.acked, k, encodeStored(g.exp, nil), store.WithTTL(ttl)); err != nil {
-					return err
-				}
+		}
+		for _, p := range puts {
+			ttl := time.UnixMilli(p.t.expires).Sub(now)
+			if err := w.Put(h.acked, recordKey(a, p.id), encodeStored(p.t.expires, p.payload), store.WithTTL(ttl)); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("deleting envelopes: %w", err)
+		return 0, fmt.Errorf("deleting acknowledged envelopes: %w", err)
 	}
-	for _, g := range del {
-		h.remove(a, g.id)
+	for _, id := range del {
+		h.remove(a, id)
+	}
+	for _, p := range puts {
+		h.addTomb(a, p.id, p.t)
+	}
+	return len(del), nil
+}
+
+// collectTombs forgets expired tombstones (the store has dropped their
+// records already).
+func (h *holdings) collectTombs(now time.Time) {
+	ms := now.UnixMilli()
+	if h.tombsEarliest > ms {
+		return
+	}
+	next := int64(math.MaxInt64)
+	for a, m := range h.tombs {
+		for id, t := range m {
+			if t.expires <= ms {
+				delete(m, id)
+				h.tombCount--
+			} else {
+				next = min(next, t.expires)
+			}
+		}
+		if len(m) == 0 {
+			delete(h.tombs, a)
+		}
+	}
+	h.tombsEarliest = next
+}
+
+// delete removes the envelopes ids of a, which have expired. Ids it does not hold are
+// skipped. It returns how many it removed.
+func (h *holdings) delete(a Address, ids [][32]byte) (int, error) {
+	var del [][32]byte
+	seen := make(map[[32]byte]bool, len(ids))
+	for _, id := range ids {
+		if _, ok := h.lookup(a, id); ok && !seen[id] {
+			seen[id] = true
+			del = append(del, id)
+		}
+	}
+	if len(del) == 0 {
+		return 0, nil
+	}
+	err := h.st.Write(false, func(w *store.Batch) error {
+		for _, id := range del {
+			k := recordKey(a, id)
+			if err := w.Delete(h.envelopes, k); err != nil {
+				return err
+			}
+			if err := w.Delete(h.index, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("deleting expired envelopes: %w", err)
+	}
+	for _, id := range del {
+		h.remove(a, id)
 	}
 	return len(del), nil
 }
@@ -221,7 +423,7 @@ func (h *holdings) collectBox(a Address, now time.Time) error {
 	}
 	for len(expired) > 0 {
 		n := min(len(expired), 256) // bounds one batch
-		if _, err := h.delete(a, expired[:n], false, now); err != nil {
+		if _, err := h.delete(a, expired[:n]); err != nil {
 			return err
 		}
 		expired = expired[n:]
@@ -236,6 +438,7 @@ func (h *holdings) collectBox(a Address, now time.Time) error {
 // reports how many.
 func (h *holdings) collect(now time.Time) (int, error) {
 	ms := now.UnixMilli()
+	h.collectTombs(now)
 	if h.earliest > ms {
 		return 0, nil
 	}

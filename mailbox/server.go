@@ -305,12 +305,15 @@ func (s *Server) serve(st network.Stream) *frame {
 	switch req.kind {
 	case kindDeposit, kindReplicate:
 		answer, err = s.deposit(remote, req)
+	case kindRelease:
+		answer, err = s.releaseReq(remote, req)
 	case kindFetch, kindAck:
-		if err = s.challenge(st, r, req); err == nil {
+		var pub []byte
+		if pub, err = s.challenge(st, r, req); err == nil {
 			if req.kind == kindFetch {
 				answer = s.page(req)
 			} else {
-				answer, err = s.ack(req)
+				answer, err = s.ack(req, pub)
 			}
 		}
 	default:
@@ -390,10 +393,16 @@ func (s *Server) deposit(remote peer.ID, req *frame) (*frame, error) {
 	if e, ok := s.hold.lookup(a, id); ok && e.expires > now.UnixMilli() {
 		return okFrame(id, e.expires), nil // a second deposit of the same envelope
 	}
-	if until, ok, err := s.hold.ackedUntil(a, id); err != nil {
-		return nil, err
-	} else if ok {
-		return okFrame(id, until), nil // delivered already
+	if until, signed, ok := s.hold.ackedUntil(a, id, now); ok {
+		f := okFrame(id, until) // delivered already
+		if req.kind == kindReplicate && signed {
+			// Tell the other holder, with the recipient's proof, so that
+			// it deletes its copy too.
+			if pub, rel, err := s.hold.releaseOf(a, id); err == nil {
+				f.pub, f.releases = pub, [][]byte{rel}
+			}
+		}
+		return f, nil
 	}
 	if err := s.hold.collectBox(a, now); err != nil {
 		return nil, err
@@ -429,36 +438,37 @@ func okFrame(id [32]byte, expires int64) *frame {
 }
 
 // challenge sends a nonce and checks the proof that comes back: a
-// signature by the key whose hash is the request's address.
-func (s *Server) challenge(st network.Stream, r *bufio.Reader, req *frame) error {
+// signature by the key whose hash is the request's address. It returns
+// that key.
+func (s *Server) challenge(st network.Stream, r *bufio.Reader, req *frame) ([]byte, error) {
 	var nonce [32]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return err
+		return nil, err
 	}
 	if err := writeFrame(st, &frame{kind: kindChallenge, nonce: nonce}); err != nil {
-		return fmt.Errorf("%w: %w", errStream, err)
+		return nil, fmt.Errorf("%w: %w", errStream, err)
 	}
 	body, err := readFrame(r, maxSmallFrame)
 	if err != nil {
 		if errors.Is(err, ErrBadFrame) {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("%w: %w", errStream, err)
+		return nil, fmt.Errorf("%w: %w", errStream, err)
 	}
 	p, err := decodeClientFrame(body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if p.kind != kindProof {
-		return badFrame("%v in place of a PROOF", p.kind)
+		return nil, badFrame("%v in place of a PROOF", p.kind)
 	}
 	if addressOf(p.pub) != req.address {
-		return refuse(ErrUnauthorized, "this key does not own the mailbox address")
+		return nil, refuse(ErrUnauthorized, "this key does not own the mailbox address")
 	}
 	if !ed25519.Verify(p.pub, proofMessage(req.kind, s.h.ID(), nonce, req.address, req.ids), p.sig) {
-		return refuse(ErrUnauthorized, "the proof's signature does not verify")
+		return nil, refuse(ErrUnauthorized, "the proof's signature does not verify")
 	}
-	return nil
+	return p.pub, nil
 }
 
 // page answers a proven FETCH with one page of envelopes.
@@ -497,15 +507,53 @@ func (s *Server) page(req *frame) *frame {
 	return out
 }
 
-// ack deletes a proven ACK's envelopes.
-func (s *Server) ack(req *frame) (*frame, error) {
-	now := s.o.Now()
-	s.mu.Lock()
-	n, err := s.hold.delete(req.address, req.ids, true, now)
-	s.mu.Unlock()
+// ack deletes a proven ACK's envelopes and remembers its ids, with their
+// releases if it carries them (checked under pub, the proof's key).
+func (s *Server) ack(req *frame, pub []byte) (*frame, error) {
+	ts := make([]tombstone, len(req.ids))
+	for i, id := range req.ids {
+		ts[i].id = id
+		if len(req.releases) > 0 {
+			if !verifyRelease(pub, req.address, id, req.releases[i]) {
+				return nil, refuse(ErrUnauthorized, "release %d of the ACK does not verify", i)
+			}
+			ts[i].release = req.releases[i]
+		}
+	}
+	n, err := s.applyRelease(req.address, pub, ts)
 	if err != nil {
 		return nil, err
 	}
 	s.log.Debug("acknowledged envelopes deleted", "count", n)
 	return &frame{kind: kindOK}, nil
+}
+
+// releaseReq answers a RELEASE: tombstones another holder hands on, each
+// with the recipient's release.
+func (s *Server) releaseReq(remote peer.ID, req *frame) (*frame, error) {
+	if ok, wait := s.replicates.allow(remote, s.o.Now()); !ok {
+		return nil, &Error{Kind: ErrRateLimited, Message: fmt.Sprintf("over %g replications per second from one peer", s.o.ReplicatesPerSecond), RetryAfter: wait}
+	}
+	for i, t := range req.tombs {
+		if !verifyRelease(req.pub, req.address, t.id, t.release) {
+			return nil, refuse(ErrUnauthorized, "release %d does not verify under the key given for the address", i)
+		}
+	}
+	n, err := s.applyRelease(req.address, req.pub, req.tombs)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Debug("released envelopes deleted", "count", n, "tombstones", len(req.tombs))
+	return &frame{kind: kindOK}, nil
+}
+
+// applyRelease deletes the envelopes ts name and remembers them, until
+// at most MaxTTL (and the clock skew a REPLICATE may have) from now. Their
+// releases must have been checked under pub.
+func (s *Server) applyRelease(a Address, pub []byte, ts []tombstone) (int, error) {
+	now := s.o.Now()
+	horizon := now.Add(s.o.MaxTTL + replicateSkew).UnixMilli()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hold.release(a, pub, ts, horizon, now)
 }

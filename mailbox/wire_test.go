@@ -205,7 +205,9 @@ func TestHolderKeepsNothingElse(t *testing.T) {
 					t.Errorf("index payload %x", payload)
 				}
 			case nsAcked:
-				if len(payload) != 0 || id != got[0].ID {
+				// The epoch's public key and the recipient's release.
+				if len(payload) != releasePayload || id != got[0].ID ||
+					!verifyRelease(payload[:32], bob.addr, id, payload[32:]) {
 					t.Errorf("acked record %x", payload)
 				}
 			}

@@ -39,6 +39,9 @@ func (n *Node) openChat() error {
 	if err != nil {
 		return err
 	}
+	if err := n.openMailboxClient(); err != nil {
+		return err
+	}
 	n.chat, err = chat.New(chat.Options{
 		Host:        n.host,
 		Store:       n.store,
@@ -46,6 +49,7 @@ func (n *Node) openChat() error {
 		Prekeys:     n.prekeys,
 		Connect:     n.connectContact,
 		FetchBundle: n.dht.FetchBundle,
+		Mailbox:     chatMailbox{net: n.mailboxNet, keys: n.mailboxKeys},
 		Logger:      n.log,
 	})
 	return err

@@ -94,12 +94,16 @@ type Node struct {
 	publisher *dht.BundlePublisher
 	chat      *chat.Service
 	mailbox   *mailbox.Server // the mailbox role; nil unless configured
-	host      host.Host
-	dht       *dht.DHT
-	lan       lanPeers // addresses heard by mDNS
-	control   net.Listener
-	metrics   net.Listener
-	registry  *prometheus.Registry
+	repairer  *mailbox.Repairer
+	// A desktop's own mailbox: its keys and the replicated client.
+	mailboxKeys *mailbox.Keys
+	mailboxNet  *mailbox.Network
+	host        host.Host
+	dht         *dht.DHT
+	lan         lanPeers // addresses heard by mDNS
+	control     net.Listener
+	metrics     net.Listener
+	registry    *prometheus.Registry
 
 	closeOnce sync.Once
 	closeErr  error
@@ -233,11 +237,13 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	if n.mailbox != nil {
 		serve("mailbox", n.mailbox.Serve)
+		serve("mailbox-repair", n.repairer.Serve)
 	}
 	if n.chat != nil {
 		serve("prekeys", n.prekeys.Serve)
 		serve("prekey-publisher", n.publishPrekeys)
 		serve("chat", n.chat.Serve)
+		serve("mailbox-drain", n.drainMailbox)
 	}
 	if n.cfg.MDNS {
 		serve("mdns", n.serveMDNS)
@@ -272,6 +278,9 @@ func (n *Node) Close() error {
 		}
 		if n.prekeys != nil {
 			n.prekeys.Close()
+		}
+		if n.mailboxKeys != nil {
+			n.mailboxKeys.Wipe()
 		}
 		clear(n.identity)
 		if n.store != nil {

@@ -68,17 +68,29 @@ type chatNet struct {
 	env      []string
 	boot     *proctest.Proc
 	bootAddr string
+	infra    []*proctest.Proc // more discordopusd nodes: DHT servers and mailbox holders
 	peers    []*chatPeer
 }
 
 // newChatNet starts a bootstrap node and two initialised desktop nodes,
 // alice and bob, and makes them contacts of each other by invite.
-func newChatNet(t *testing.T) *chatNet {
+func newChatNet(t *testing.T) *chatNet { return newChatNetWith(t, 1) }
+
+// newChatNetWith is newChatNet with infra discordopusd nodes (at least
+// one, the bootstrap node): as many mailbox holders.
+func newChatNetWith(t *testing.T, infra int) *chatNet {
 	t.Helper()
 	n := &chatNet{t: t, env: testEnv(t)}
 	n.boot = proctest.Start(t, n.env, bin("discordopusd"), "--data-dir", t.TempDir(),
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--private-addrs", "--metrics", "off")
 	n.bootAddr = n.boot.WaitFor(t, reAddress, startupWait)[1]
+	for i := 1; i < infra; i++ {
+		p := proctest.Start(t, n.env, bin("discordopusd"), "--data-dir", t.TempDir(),
+			"--listen", "/ip4/127.0.0.1/tcp/0", "--private-addrs", "--metrics", "off", "--bootstrap-peer", n.bootAddr)
+		p.Name = fmt.Sprintf("discordopusd %d", i+1)
+		p.WaitFor(t, reAddress, startupWait)
+		n.infra = append(n.infra, p)
+	}
 	a := &chatPeer{name: "alice", other: "bob", dir: t.TempDir()}
 	b := &chatPeer{name: "bob", other: "alice", dir: t.TempDir()}
 	n.peers = []*chatPeer{a, b}
@@ -136,13 +148,16 @@ func (n *chatNet) stop() {
 			n.t.Errorf("%s did not report stopping", p.proc.Name)
 		}
 	}
+	for _, p := range n.infra {
+		stopClean(n.t, p)
+	}
 	stopClean(n.t, n.boot)
 }
 
 // tails is the end of every node's stderr, for failure messages.
 func (n *chatNet) tails() string {
 	var b strings.Builder
-	procs := []*proctest.Proc{n.boot}
+	procs := append([]*proctest.Proc{n.boot}, n.infra...)
 	for _, p := range n.peers {
 		procs = append(procs, p.proc)
 	}
