@@ -42,7 +42,8 @@ fuzz:
 	@set -e; for t in keystore:FuzzDecode store:FuzzOpenSealed dht:FuzzOpenRecord node:FuzzParseConfig \
 	    e2e:FuzzParseBundle e2e:FuzzParsePrekeys e2e:FuzzParseSession e2e:FuzzDecrypt e2e:FuzzAccept \
 	    e2e:FuzzParseSafetyNumberQR chat:FuzzParseInvite chat:FuzzParsePayload chat:FuzzReadFrame \
-	    chat:FuzzStoredRecords; do \
+	    chat:FuzzStoredRecords mailbox:FuzzReadFrame mailbox:FuzzDecodeClientFrame \
+	    mailbox:FuzzDecodeServerFrame mailbox:FuzzDecodeStored; do \
 	  echo "== $$t"; \
 	  $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./$${t%%:*}/; \
 	done
