@@ -49,7 +49,7 @@ func (n *Node) openChat() error {
 		Prekeys:     n.prekeys,
 		Connect:     n.connectContact,
 		FetchBundle: n.dht.FetchBundle,
-		Mailbox:     chatMailbox{net: n.mailboxNet, keys: n.mailboxKeys},
+		Mailbox:     chatMailbox{net: n.depositNet, keys: n.mailboxKeys},
 		Logger:      n.log,
 	})
 	return err

@@ -90,8 +90,17 @@ func (n *Node) openMailboxClient() error {
 	if n.mailboxKeys, err = mailbox.NewKeys(secret); err != nil {
 		return err
 	}
-	n.mailboxNet, err = mailbox.NewNetwork(mailbox.NetworkOptions{Host: n.host, Closest: n.dht, Logger: n.log})
-	return err
+	for _, net := range []**mailbox.Network{&n.depositNet, &n.drainNet} {
+		a, err := newAnonymous(n.cfg, n.log)
+		if err != nil {
+			return err
+		}
+		n.anon = append(n.anon, a)
+		if *net, err = mailbox.NewNetwork(mailbox.NetworkOptions{Host: a.h, Closest: a.d, Logger: n.log}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // chatMailbox is the mailbox as package chat sees it.
@@ -169,7 +178,7 @@ func (n *Node) drainOnce(ctx context.Context) {
 			from = last
 		}
 	}
-	taken, err := n.mailboxNet.Drain(ctx, n.mailboxKeys, from, to, func(env []byte) error {
+	taken, err := n.drainNet.Drain(ctx, n.mailboxKeys, from, to, func(env []byte) error {
 		err := n.chat.ReceiveMailbox(env)
 		if errors.Is(err, chat.ErrUndecryptable) {
 			n.log.Debug("dropping a mailbox envelope no session opens", "err", err)

@@ -95,9 +95,12 @@ type Node struct {
 	chat      *chat.Service
 	mailbox   *mailbox.Server // the mailbox role; nil unless configured
 	repairer  *mailbox.Repairer
-	// A desktop's own mailbox: its keys and the replicated client.
+	// A desktop's own mailbox: its keys, and the replicated client on two
+	// anonymous hosts, one to deposit and one to drain.
 	mailboxKeys *mailbox.Keys
-	mailboxNet  *mailbox.Network
+	anon        []*anonymous
+	depositNet  *mailbox.Network
+	drainNet    *mailbox.Network
 	host        host.Host
 	dht         *dht.DHT
 	lan         lanPeers // addresses heard by mDNS
@@ -244,6 +247,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		serve("prekey-publisher", n.publishPrekeys)
 		serve("chat", n.chat.Serve)
 		serve("mailbox-drain", n.drainMailbox)
+		serve("anonymous-dht", n.serveAnonymous)
 	}
 	if n.cfg.MDNS {
 		serve("mdns", n.serveMDNS)
@@ -272,6 +276,9 @@ func (n *Node) Close() error {
 		}
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
+		}
+		for _, a := range n.anon {
+			errs = append(errs, a.close())
 		}
 		if n.host != nil {
 			errs = append(errs, n.host.Close())
