@@ -47,7 +47,9 @@
 //     writes to whom. To deny it that, a node deposits and fetches from a
 //     throwaway libp2p identity (a separate host with a random key, not
 //     its own PeerID), ideally over a relay. This package takes the host
-//     as a parameter for that reason; choosing it is the node's business.
+//     as a parameter for that reason; package node deposits from one
+//     throwaway identity and drains from another, both new at every start,
+//     each with a DHT client of its own for the lookups (node/anon.go).
 //     Rotation limits what one holder learns to one epoch per address.
 //   - DHT observers see lookups for an address, from the PeerID that
 //     looks it up (the same caveat applies).
