@@ -604,7 +604,16 @@ func (s *Service) acknowledged(w *store.Batch, cv *conv, ids []ID, changed *[]Me
 	for _, id := range ids {
 		i := slices.IndexFunc(cv.queue, func(it outItem) bool { return it.ID == id })
 		if i < 0 {
-			continue // already acknowledged
+			// Already acknowledged, or given up on: a receipt that comes
+			// after the mailbox copy expired still tells the truth.
+			if m, err := s.hist.get(cv.id, id); err == nil && m.Outgoing && m.State == Failed {
+				m.State = Delivered
+				if err := s.hist.put(w, m); err != nil {
+					return err
+				}
+				*changed = append(*changed, m)
+			}
+			continue
 		}
 		it := cv.queue[i]
 		cv.queue = slices.Delete(cv.queue, i, i+1)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"sync"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -55,18 +54,14 @@ func (n *Node) openChat() error {
 	return err
 }
 
-// publishPrekeys keeps the prekey bundle in the DHT, publishing at once
-// when the node joins the DHT rather than waiting out a failed first try.
+// publishPrekeys keeps the prekey bundle in the DHT, starting once the
+// node has joined it (a publish before that can only fail).
 func (n *Node) publishPrekeys(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() {
-		select {
-		case <-n.dht.Ready():
-			n.publisher.Republish()
-		case <-ctx.Done():
-		}
-	})
+	select {
+	case <-n.dht.Ready():
+	case <-ctx.Done():
+		return nil
+	}
 	return n.publisher.Serve(ctx)
 }
 
