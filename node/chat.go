@@ -48,7 +48,7 @@ func (n *Node) openChat() error {
 		Prekeys:     n.prekeys,
 		Connect:     n.connectContact,
 		FetchBundle: n.dht.FetchBundle,
-		Mailbox:     chatMailbox{net: n.depositNet, keys: n.mailboxKeys},
+		Mailbox:     ChatMailbox{Net: n.depositNet, Own: n.mailboxKeys},
 		Logger:      n.log,
 	})
 	return err

@@ -103,28 +103,29 @@ func (n *Node) openMailboxClient() error {
 	return nil
 }
 
-// chatMailbox is the mailbox as package chat sees it.
-type chatMailbox struct {
-	net  *mailbox.Network
-	keys *mailbox.Keys
+// ChatMailbox is a user's replicated mailbox as package chat uses it:
+// their keys to announce, deposits into contacts' mailboxes.
+type ChatMailbox struct {
+	Net *mailbox.Network
+	Own *mailbox.Keys // the user's own mailbox keys
 }
 
-func (m chatMailbox) Epoch(t time.Time) uint64 { return mailbox.Epoch(t) }
+func (m ChatMailbox) Epoch(t time.Time) uint64 { return mailbox.Epoch(t) }
 
-func (m chatMailbox) Keys(from, to uint64) []chat.MailboxKey {
+func (m ChatMailbox) Keys(from, to uint64) []chat.MailboxKey {
 	out := make([]chat.MailboxKey, 0, to-from+1)
 	for e := from; e <= to; e++ {
-		out = append(out, chat.MailboxKey{Epoch: e, Key: m.keys.Public(e).Key})
+		out = append(out, chat.MailboxKey{Epoch: e, Key: m.Own.Public(e).Key})
 	}
 	return out
 }
 
-func (m chatMailbox) Deposit(ctx context.Context, k chat.MailboxKey, env []byte, ttl time.Duration) error {
+func (m ChatMailbox) Deposit(ctx context.Context, k chat.MailboxKey, env []byte, ttl time.Duration) error {
 	if len(k.Key) != ed25519.PublicKeySize {
 		return fmt.Errorf("mailbox key of %d bytes", len(k.Key))
 	}
 	addr := mailbox.EpochKey{Epoch: k.Epoch, Key: ed25519.PublicKey(k.Key)}.Address()
-	return m.net.Deposit(ctx, addr, env, ttl)
+	return m.Net.Deposit(ctx, addr, env, ttl)
 }
 
 // drainMailbox collects what waits in this node's mailbox: once the node
@@ -168,34 +169,40 @@ func (n *Node) drainMailbox(ctx context.Context) error {
 	}
 }
 
-// drainOnce runs one drain and remembers when one completed.
+// drainOnce runs one drain.
 func (n *Node) drainOnce(ctx context.Context) {
-	state := n.store.Namespace("node-state")
-	now := time.Now()
+	taken, undecryptable, err := DrainInto(ctx, n.drainNet, n.mailboxKeys, n.chat, n.store.Namespace("node-state"), time.Now())
+	if taken > 0 {
+		n.log.Info("collected messages from the mailbox", "envelopes", taken, "undecryptable", undecryptable)
+	}
+	if err != nil {
+		n.log.Info("mailbox drain incomplete; will retry", "err", err)
+	}
+}
+
+// DrainInto collects a user's mailbox into their chat service: every epoch
+// a deposit may still live in at now, but no further back than the epoch
+// before the last complete drain, which it remembers in state. Envelopes
+// no session opens are deleted too; it counts them apart.
+func DrainInto(ctx context.Context, net *mailbox.Network, keys *mailbox.Keys, svc *chat.Service, state *store.Namespace, now time.Time) (taken, undecryptable int, err error) {
 	from, to := mailbox.DrainRange(now)
 	if v, err := state.Get(drainedKey); err == nil && len(v) == 8 {
 		if last := binary.BigEndian.Uint64(v); last > from {
 			from = last
 		}
 	}
-	taken, err := n.drainNet.Drain(ctx, n.mailboxKeys, from, to, func(env []byte) error {
-		err := n.chat.ReceiveMailbox(env)
+	taken, err = net.Drain(ctx, keys, from, to, func(env []byte) error {
+		err := svc.ReceiveMailbox(env)
 		if errors.Is(err, chat.ErrUndecryptable) {
-			n.log.Debug("dropping a mailbox envelope no session opens", "err", err)
+			undecryptable++
 			return nil
 		}
 		return err
 	})
-	if taken > 0 {
-		n.log.Info("collected messages from the mailbox", "envelopes", taken)
-	}
 	if err != nil {
-		n.log.Info("mailbox drain incomplete; will retry", "err", err)
-		return
+		return taken, undecryptable, err
 	}
 	// Next time start one epoch before this one: a deposit made just
 	// before midnight may reach its holders after the drain.
-	if err := state.Put(drainedKey, binary.BigEndian.AppendUint64(nil, mailbox.Epoch(now)-1)); err != nil {
-		n.log.Warn("remembering the mailbox drain", "err", err)
-	}
+	return taken, undecryptable, state.Put(drainedKey, binary.BigEndian.AppendUint64(nil, mailbox.Epoch(now)-1))
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -24,6 +22,7 @@ import (
 	"github.com/discordopus/discordopus/e2e"
 	"github.com/discordopus/discordopus/keystore"
 	"github.com/discordopus/discordopus/mailbox"
+	"github.com/discordopus/discordopus/node"
 	"github.com/discordopus/discordopus/store"
 )
 
@@ -135,7 +134,7 @@ func (u *user) start() {
 		Prekeys:     u.prekeys,
 		Connect:     u.connect,
 		FetchBundle: u.d.FetchBundle,
-		Mailbox:     chatMailbox{net: u.mnet, keys: u.keys},
+		Mailbox:     node.ChatMailbox{Net: u.mnet, Own: u.keys},
 		Now:         clk.Now,
 		Logger:      log,
 	})
@@ -241,60 +240,12 @@ func (u *user) connect(ctx context.Context, p peer.ID, addrs []string) error {
 
 func (u *user) invite() chat.Invite { return chat.Invite{Peer: u.id, Addrs: u.h.Addrs()} }
 
-// drainedKey is where drainOnce remembers its last complete drain, as
-// node's does.
-var drainedKey = []byte("mailbox-drained")
-
-// drainOnce is node's drainOnce on the test's clock: it collects every
-// epoch a deposit may still live in (no further back than the epoch
-// before the last complete drain) and hands each envelope to chat. It
-// returns how many envelopes it took.
+// drainOnce is node's drain on the test's clock; it returns how many
+// envelopes it took.
 func (u *user) drainOnce(ctx context.Context) (int, error) {
-	state := u.st.Namespace("node-state")
-	now := u.sw.clock.Now()
-	from, to := mailbox.DrainRange(now)
-	if v, err := state.Get(drainedKey); err == nil && len(v) == 8 {
-		if last := binary.BigEndian.Uint64(v); last > from {
-			from = last
-		}
-	}
-	taken, err := u.mnet.Drain(ctx, u.keys, from, to, func(env []byte) error {
-		err := u.svc.ReceiveMailbox(env)
-		if errors.Is(err, chat.ErrUndecryptable) {
-			u.undecryptable++
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return taken, err
-	}
-	return taken, state.Put(drainedKey, binary.BigEndian.AppendUint64(nil, mailbox.Epoch(now)-1))
-}
-
-// chatMailbox is the mailbox as package chat sees it: node/mailbox.go's
-// adapter, unchanged.
-type chatMailbox struct {
-	net  *mailbox.Network
-	keys *mailbox.Keys
-}
-
-func (m chatMailbox) Epoch(t time.Time) uint64 { return mailbox.Epoch(t) }
-
-func (m chatMailbox) Keys(from, to uint64) []chat.MailboxKey {
-	out := make([]chat.MailboxKey, 0, to-from+1)
-	for e := from; e <= to; e++ {
-		out = append(out, chat.MailboxKey{Epoch: e, Key: m.keys.Public(e).Key})
-	}
-	return out
-}
-
-func (m chatMailbox) Deposit(ctx context.Context, k chat.MailboxKey, env []byte, ttl time.Duration) error {
-	if len(k.Key) != ed25519.PublicKeySize {
-		return fmt.Errorf("mailbox key of %d bytes", len(k.Key))
-	}
-	addr := mailbox.EpochKey{Epoch: k.Epoch, Key: ed25519.PublicKey(k.Key)}.Address()
-	return m.net.Deposit(ctx, addr, env, ttl)
+	taken, undecryptable, err := node.DrainInto(ctx, u.mnet, u.keys, u.svc, u.st.Namespace("node-state"), u.sw.clock.Now())
+	u.undecryptable += undecryptable
+	return taken, err
 }
 
 // befriend adds a and b to each other (an invite each way) and has them
