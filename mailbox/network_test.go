@@ -480,10 +480,16 @@ func TestReplicatedMailboxScenario(t *testing.T) {
 	if c := len(held(t, back.holder, bob.addr)); c != 200 {
 		t.Fatalf("the returning holder has %d envelopes, want 200", c)
 	}
-	st = sw.rounds(1)
-	t.Logf("repair round after the acks and a holder's return: %+v", st)
-	if st.Released < 200 {
-		t.Errorf("repair released %d envelopes, want the returning holder's 200", st.Released)
+	// The returning holder may need a round or two to rejoin the DHT
+	// before its lookups (and so its repair) succeed on a loaded machine.
+	released := 0
+	for round := 0; round < 5 && released < 200; round++ {
+		st = sw.rounds(1)
+		released += st.Released
+		t.Logf("repair round %d after the acks and a holder's return: %+v", round+1, st)
+	}
+	if released < 200 {
+		t.Errorf("repair released %d envelopes, want the returning holder's 200", released)
 	}
 	if left := sw.holding(bob.addr); len(left) != 0 {
 		t.Fatalf("after a repair round, live nodes still hold Bob's delivered mail: %v", counts(left))

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ func TestInfraMailboxRole(t *testing.T) {
 	}
 	epoch := mailbox.Epoch(time.Now())
 	addr := keys.Public(epoch).Address()
+	waitMailboxServing(ctx, client, holder, keys.Private(epoch))
 	if _, err := mailbox.Deposit(ctx, client.Host(), holder.ID(), addr, []byte("sealed envelope"), time.Hour); err != nil {
 		t.Fatalf("Deposit: %v", err)
 	}
@@ -61,6 +63,7 @@ func TestInfraMailboxRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := mailbox.NewKeys(append([]byte{1}, secret[1:]...))
+	waitMailboxServing(ctx, client, again, other.Private(epoch))
 	// Another key proves another address: it sees nothing of this one.
 	if held, err := mailbox.Fetch(ctx, client.Host(), again.ID(), other.Private(epoch)); err != nil || len(held) != 0 {
 		t.Errorf("a fetch with another key = %d envelopes, %v; want none", len(held), err)
@@ -71,5 +74,16 @@ func TestInfraMailboxRole(t *testing.T) {
 	}
 	if len(held) != 1 || string(held[0].Envelope) != "sealed envelope" {
 		t.Fatalf("after a restart the holder has %v", held)
+	}
+}
+
+// waitMailboxServing waits (up to 10 s) until holder answers mailbox
+// requests: its services start as Serve runs, not in New.
+func waitMailboxServing(ctx context.Context, client, holder *Node, key ed25519.PrivateKey) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if _, err := mailbox.Fetch(ctx, client.Host(), holder.ID(), key); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
