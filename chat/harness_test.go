@@ -35,6 +35,8 @@ type directory struct {
 	mu      sync.Mutex
 	bundles map[peer.ID]*keystore.PrekeyStore
 	boxes   map[string][][]byte // deposits by mailbox key
+	// failDeposits makes that many deposits fail (and counts attempts).
+	failDeposits, depositCalls int
 }
 
 // fakeMailbox is one user's view of the directory's mailboxes. Its keys
@@ -63,7 +65,19 @@ func (f fakeMailbox) Keys(from, to uint64) []MailboxKey {
 func (f fakeMailbox) Deposit(_ context.Context, k MailboxKey, env []byte, _ time.Duration) error {
 	f.d.mu.Lock()
 	defer f.d.mu.Unlock()
-	f.d.boxes[string(k.Key)] = append(f.d.boxes[string(k.Key)], bytes.Clone(env))
+	f.d.depositCalls++
+	stored := false
+	for _, e := range f.d.boxes[string(k.Key)] {
+		stored = stored || bytes.Equal(e, env) // holders deduplicate
+	}
+	if !stored {
+		f.d.boxes[string(k.Key)] = append(f.d.boxes[string(k.Key)], bytes.Clone(env))
+	}
+	if f.d.failDeposits > 0 {
+		// Like a quorum error: some holders stored it, too few.
+		f.d.failDeposits--
+		return errors.New("too few mailbox holders stored the envelope")
+	}
 	return nil
 }
 

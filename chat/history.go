@@ -78,6 +78,9 @@ type convMeta struct {
 	PeerReadReceipts bool `json:"peer_read_receipts,omitempty"`
 	// PeerMailbox is the contact's mailbox keys, from its last Settings.
 	PeerMailbox []MailboxKey `json:"peer_mailbox,omitempty"`
+	// SettingsID is the ID of the last Settings item applied: an older
+	// one (drained late from a mailbox) changes nothing.
+	SettingsID ID `json:"settings_id,omitzero"`
 }
 
 // history keeps messages in "messages"/<contact ID><message ID>, so that

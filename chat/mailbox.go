@@ -57,41 +57,59 @@ func (s *Service) depositAll(ctx context.Context, cv *conv, c Contact) error {
 	}
 	for range maxInflight / maxPayloadItems {
 		cv.mu.Lock()
-		if cv.session == nil {
-			cv.mu.Unlock()
-			return nil
-		}
-		var pending []outItem
-		for _, it := range cv.queue {
-			if it.DepositedUntil.IsZero() {
-				pending = append(pending, it)
+		d := cv.deposit
+		if d == nil {
+			if cv.session == nil {
+				cv.mu.Unlock()
+				return nil
 			}
-		}
-		p := s.buildPayload(cv, pending)
-		p.Typing = typingNone // stale by the time it is read
-		if p.empty() {
-			cv.mu.Unlock()
-			return nil
-		}
-		env, _, err := s.sealPayload(cv, p)
-		if err != nil {
-			cv.putBack(p)
-			cv.mu.Unlock()
-			return err
+			var pending []outItem
+			for _, it := range cv.queue {
+				if it.DepositedUntil.IsZero() {
+					pending = append(pending, it)
+				}
+			}
+			p := s.buildPayload(cv, pending)
+			p.Typing = typingNone // stale by the time it is read
+			if p.empty() {
+				cv.mu.Unlock()
+				return nil
+			}
+			env, sent, err := s.sealPayload(cv, p)
+			if err != nil {
+				cv.putBack(p)
+				cv.mu.Unlock()
+				return err
+			}
+			// Until a deposit of these bytes succeeds, retries send the
+			// same bytes: holders deduplicate them, and no message key is
+			// spent twice. (After a restart they are sealed anew.)
+			d = &pendingDeposit{env: env, ids: p.ackIDs(), sent: sent}
+			cv.deposit = d
 		}
 		cv.mu.Unlock()
 
-		if err := s.o.Mailbox.Deposit(ctx, key, env, mailboxTTL); err != nil {
-			cv.mu.Lock()
-			cv.putBack(p)
-			cv.mu.Unlock()
+		if err := s.o.Mailbox.Deposit(ctx, key, d.env, mailboxTTL); err != nil {
 			return err
 		}
-		if err := s.markDeposited(cv, p.ackIDs(), now.Add(mailboxTTL)); err != nil {
+		cv.mu.Lock()
+		cv.deposit = nil
+		cv.mu.Unlock()
+		if err := s.markDeposited(cv, d.ids, now.Add(mailboxTTL)); err != nil {
 			return err
+		}
+		for i := range d.sent {
+			s.events.publish(Event{Kind: EventState, Contact: cv.id, Message: &d.sent[i]})
 		}
 	}
 	return nil
+}
+
+// pendingDeposit is a sealed payload on its way to a mailbox.
+type pendingDeposit struct {
+	env  []byte
+	ids  []ID      // the items it carries that the contact acknowledges
+	sent []Message // messages it moved to Sent
 }
 
 // markDeposited records in the outbox that ids wait in the contact's
@@ -178,7 +196,7 @@ func (s *Service) ReceiveMailbox(env []byte) error {
 			}
 			return fmt.Errorf("%w: %w", ErrUndecryptable, err)
 		}
-		return s.receiveFrom(peer.ID(from.PeerID), env, true)
+		return discardable(s.receiveFrom(peer.ID(from.PeerID), env, true))
 	}
 	// A follow-up message names no one: try the sessions of every contact.
 	all, err := s.contacts.all()
@@ -201,6 +219,16 @@ func (s *Service) ReceiveMailbox(env []byte) error {
 		}
 	}
 	return ErrUndecryptable
+}
+
+// discardable turns the reasons a frame is dropped (a blocked sender, a
+// stranger past the request cap, a broken payload) into ErrUndecryptable:
+// such an envelope will never be of use, so it may be deleted.
+func discardable(err error) error {
+	if errors.Is(err, errDrop) || errors.Is(err, ErrBadFrame) {
+		return fmt.Errorf("%w: %w", ErrUndecryptable, err)
+	}
+	return err
 }
 
 var horizonKey = []byte("mailbox-horizon")

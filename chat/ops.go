@@ -97,6 +97,7 @@ func (s *Service) saveContact(c Contact, old peer.ID, notice *Message) error {
 	defer cv.mu.Unlock()
 	if (old != "" && old != c.Peer) || c.State == Blocked {
 		cv.session = nil
+		cv.deposit = nil
 		cv.closeStream()
 	}
 	err := s.o.Store.Write(true, func(w *store.Batch) error {

@@ -376,12 +376,15 @@ func (s *Service) apply(w *store.Batch, cv *conv, c *Contact, meta *convMeta, p 
 			events = append(events, Event{Kind: EventReaction, Contact: c.ID, Message: &m})
 		}
 	}
-	if st := p.Settings; st != nil {
-		acks = append(acks, st.ID)
+	if st := p.Settings; st != nil && string(st.ID[:]) > string(meta.SettingsID[:]) {
+		meta.SettingsID = st.ID
 		meta.PeerReadReceipts = st.ReadReceipts
 		if len(st.Mailbox) > 0 {
 			meta.PeerMailbox = st.Mailbox
 		}
+	}
+	if p.Settings != nil {
+		acks = append(acks, p.Settings.ID)
 	}
 	var changed []Message
 	if err := s.acknowledged(w, cv, p.Delivered, &changed); err != nil {

@@ -55,6 +55,7 @@ type conv struct {
 	// one of theirs to act on; the times rate-limit both.
 	askRestart, restart       bool
 	askedRestart, restartedAt time.Time
+	deposit                   *pendingDeposit // sealed, not yet in the contact's mailbox
 }
 
 func newConv(id ID) *conv {

@@ -50,7 +50,11 @@
 //     as a parameter for that reason; package node deposits from one
 //     throwaway identity and drains from another, both new at every start,
 //     each with a DHT client of its own for the lookups (node/anon.go).
-//     Rotation limits what one holder learns to one epoch per address.
+//     One draining identity for the node's uptime still lets a holder that
+//     serves several of its epochs link those addresses to each other,
+//     and IP addresses show until traffic goes through relays. Address
+//     rotation keeps what a holder learns from an address alone to one
+//     epoch.
 //   - DHT observers see lookups for an address, from the PeerID that
 //     looks it up (the same caveat applies).
 //   - A contact can deposit, not fetch or delete. A contact or stranger

@@ -169,6 +169,9 @@ func (n *Network) Deposit(ctx context.Context, addr Address, env []byte, ttl tim
 	if err != nil {
 		return fmt.Errorf("mailbox deposit: finding holders: %w", err)
 	}
+	// A network with fewer servers than the quorum can do no better than
+	// all of them.
+	quorum := min(n.o.Quorum, len(cands))
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -201,7 +204,7 @@ func (n *Network) Deposit(ctx context.Context, addr Address, env []byte, ttl tim
 		} else {
 			errs = append(errs, r.err)
 		}
-		if stored >= n.o.Quorum && grace == nil {
+		if stored >= quorum && grace == nil {
 			grace = time.AfterFunc(afterQuorum, cancel)
 		}
 		if stored+inflight < n.o.Replicas && next < len(cands) && actx.Err() == nil {
@@ -211,11 +214,11 @@ func (n *Network) Deposit(ctx context.Context, addr Address, env []byte, ttl tim
 	if grace != nil {
 		grace.Stop()
 	}
-	if stored < n.o.Quorum {
+	if stored < quorum {
 		if err := ctx.Err(); err != nil && len(errs) == 0 {
 			return fmt.Errorf("mailbox deposit: %w", err)
 		}
-		return &QuorumError{Stored: stored, Quorum: n.o.Quorum, Errs: errs}
+		return &QuorumError{Stored: stored, Quorum: quorum, Errs: errs}
 	}
 	if len(errs) > 0 {
 		n.log.Debug("mailbox deposit stored with refusals", "stored", stored, "refused", len(errs))
@@ -381,8 +384,11 @@ func (n *Network) fetchEpoch(ctx context.Context, keys *Keys, epoch uint64) epoc
 			launch()
 		}
 	}
-	if answered == 0 {
-		m.err = fmt.Errorf("mailbox drain of epoch %d: no holder answered: %w", epoch, errors.Join(errs...))
+	// A deposit is at Quorum of Replicas holders, so up to Replicas-Quorum
+	// of the closest may lack any one envelope: the epoch is complete only
+	// once enough holders answered that one of them must have it.
+	if need := min(n.o.Replicas-n.o.Quorum+1, len(cands)); answered < need {
+		m.err = fmt.Errorf("mailbox drain of epoch %d: %d of the %d holders needed answered: %w", epoch, answered, need, errors.Join(errs...))
 	} else if len(errs) > 0 {
 		n.log.Debug("mailbox drain: some holders failed", "epoch", epoch, "answered", answered, "failed", len(errs))
 	}

@@ -27,9 +27,14 @@ import (
 // them, one for deposits and one for drains, each with a new identity
 // every time the node starts: the lookups that find holders and the
 // connections that deposit and fetch never carry the node's PeerID, so
-// neither holders nor DHT observers can tie a mailbox address to a person,
-// and a holder cannot tell that the fetcher of one address is the
-// depositor at another. (The IP address still shows; a relay hides it.)
+// neither holders nor DHT observers can tie a mailbox address to a person
+// by its identity, and a holder cannot tell that the fetcher of one
+// address is the depositor at another. What is left: the IP address shows
+// (a relay will hide it); one draining identity fetches every epoch's
+// address while the node runs, so a holder on two epochs' paths can link
+// those addresses to each other (not to a PeerID); and a deposit follows,
+// by moments, the lookup of the contact from the node's own PeerID. A fresh
+// identity per drain would remove the second; it costs a DHT join each time.
 type anonymous struct {
 	h host.Host
 	d *dht.DHT
@@ -72,22 +77,27 @@ func newAnonymous(cfg Config, log *slog.Logger) (*anonymous, error) {
 // is introduced to, besides the bootstrap peers (on a LAN there are none).
 const anonSeedPeers = 8
 
-// serveAnonymous runs the anonymous DHT clients until ctx ends. Once the
-// node's own DHT is ready it introduces them to some of its peers, so they
-// work where the node found its peers by mDNS alone.
+// serveAnonymous runs the anonymous DHT clients until ctx ends.
 func (n *Node) serveAnonymous(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for _, a := range n.anon {
 		wg.Go(func() { a.d.Serve(ctx) })
 	}
-	select {
-	case <-n.dht.Ready():
-	case <-ctx.Done():
-		return nil
-	}
+	<-ctx.Done()
+	return nil
+}
+
+// seedAnonymous introduces the anonymous DHT clients whose routing table
+// is empty to some of the node's own DHT peers, so they work where the
+// node found its peers by mDNS alone, and again after they lost theirs.
+// The drain loop calls it before every drain.
+func (n *Node) seedAnonymous(ctx context.Context) {
 	peers := n.dht.Kad().RoutingTable().ListPeers()
 	for _, a := range n.anon {
+		if a.d.RoutingTableSize() > 0 {
+			continue
+		}
 		for _, p := range peers[:min(len(peers), anonSeedPeers)] {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			err := a.h.Connect(cctx, peer.AddrInfo{ID: p, Addrs: n.host.Peerstore().Addrs(p)})
@@ -97,8 +107,6 @@ func (n *Node) serveAnonymous(ctx context.Context) error {
 			}
 		}
 	}
-	<-ctx.Done()
-	return nil
 }
 
 func (a *anonymous) close() error {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -138,25 +139,25 @@ func (n *Node) drainMailbox(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
-	back := make(chan struct{}, 1)
 	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
 		return err
 	}
 	defer sub.Close()
-	t := time.NewTicker(drainEvery)
-	defer t.Stop()
-	for {
-		n.drainOnce(ctx)
-		for again := false; !again; {
+	// The event bus blocks its emitters while a subscriber's buffer is
+	// full: read it all the time, not only between drains.
+	back := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		for {
 			select {
 			case <-ctx.Done():
-				return nil
-			case <-t.C:
-				again = true
-			case <-back:
-				again = true
-			case e := <-sub.Out():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
 				ev := e.(event.EvtPeerConnectednessChanged)
 				if ev.Connectedness == network.Connected && len(n.host.Network().Peers()) == 1 {
 					select { // the first peer after none: back online
@@ -165,6 +166,18 @@ func (n *Node) drainMailbox(ctx context.Context) error {
 					}
 				}
 			}
+		}
+	})
+	t := time.NewTicker(drainEvery)
+	defer t.Stop()
+	for {
+		n.seedAnonymous(ctx)
+		n.drainOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-back:
 		}
 	}
 }
