@@ -125,6 +125,23 @@ func (h history) put(w *store.Batch, m Message) error {
 	return w.Put(h.messages, msgKey(m.Contact, m.ID), v)
 }
 
+// setState moves message id of a conversation to state to, in w, if
+// from says its current state may change; it appends the changed message
+// to changed. A message that is not there is no error: it may have been
+// a reaction or a settings item.
+func (h history) setState(w *store.Batch, contact, id ID, to DeliveryState, from func(Message) bool, changed *[]Message) error {
+	m, err := h.get(contact, id)
+	if err != nil || !from(m) {
+		return nil
+	}
+	m.State = to
+	if err := h.put(w, m); err != nil {
+		return err
+	}
+	*changed = append(*changed, m)
+	return nil
+}
+
 // page returns up to limit messages older than before (all if zero),
 // newest first.
 func (h history) page(contact, before ID, limit int) ([]Message, error) {

@@ -156,15 +156,9 @@ func (s *Service) expireDeposits(cv *conv, now time.Time) {
 			if it.Message == nil {
 				continue
 			}
-			m, err := s.hist.get(cv.id, it.ID)
-			if err != nil {
-				continue
-			}
-			m.State = Failed
-			if err := s.hist.put(w, m); err != nil {
+			if err := s.hist.setState(w, cv.id, it.ID, Failed, func(Message) bool { return true }, &failed); err != nil {
 				return err
 			}
-			failed = append(failed, m)
 		}
 		return nil
 	})

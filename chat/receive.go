@@ -4,17 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/discordopus/discordopus/e2e"
+	"github.com/discordopus/discordopus/internal/frame"
 	"github.com/discordopus/discordopus/store"
 )
 
@@ -80,32 +78,13 @@ func (s *Service) disconnect(st network.Stream, p peer.ID, why error) {
 	s.o.Host.Network().ClosePeer(p)
 }
 
-// readFrame reads one length-prefixed frame, checking the length before
-// allocating.
+// readFrame reads one length-prefixed frame (see package frame).
 func readFrame(r *bufio.Reader) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	switch {
-	case err == nil:
-	case errors.Is(err, io.EOF):
-		return nil, io.EOF
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, badFrame("truncated length")
-	case strings.Contains(err.Error(), "overflow"): // binary's unexported overflow error
-		return nil, badFrame("length: %v", err)
-	default:
-		return nil, err // the stream failed: not the peer's protocol error
+	b, err := frame.Read(r, MaxFrameBytes)
+	if errors.Is(err, frame.ErrMalformed) {
+		return nil, fmt.Errorf("%w: %w", ErrBadFrame, err)
 	}
-	if n == 0 || n > MaxFrameBytes {
-		return nil, badFrame("frame of %d bytes (limit %d)", n, MaxFrameBytes)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, badFrame("truncated: %d-byte frame", n)
-		}
-		return nil, err
-	}
-	return b, nil
+	return b, err
 }
 
 // receive decrypts and applies one end-to-end message from remote.
@@ -392,15 +371,9 @@ func (s *Service) apply(w *store.Batch, cv *conv, c *Contact, meta *convMeta, p 
 	}
 	if len(p.Read) > 0 && s.Settings().ReadReceipts {
 		for _, id := range p.Read {
-			m, err := s.hist.get(c.ID, id)
-			if err != nil || !m.Outgoing || m.State == Read {
-				continue
-			}
-			m.State = Read
-			if err := s.hist.put(w, m); err != nil {
+			if err := s.hist.setState(w, c.ID, id, Read, func(m Message) bool { return m.Outgoing && m.State != Read }, &changed); err != nil {
 				return nil, nil, err
 			}
-			changed = append(changed, m)
 		}
 	}
 	for i := range changed {

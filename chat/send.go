@@ -579,15 +579,9 @@ func (s *Service) sealPayload(cv *conv, p *payload) ([]byte, []Message, error) {
 			return err
 		}
 		for _, wm := range p.Messages {
-			m, err := s.hist.get(cv.id, wm.ID)
-			if err != nil || m.State != Sending {
-				continue
-			}
-			m.State = Sent
-			if err := s.hist.put(w, m); err != nil {
+			if err := s.hist.setState(w, cv.id, wm.ID, Sent, func(m Message) bool { return m.State == Sending }, &sent); err != nil {
 				return err
 			}
-			sent = append(sent, m)
 		}
 		return nil
 	})
@@ -607,12 +601,8 @@ func (s *Service) acknowledged(w *store.Batch, cv *conv, ids []ID, changed *[]Me
 		if i < 0 {
 			// Already acknowledged, or given up on: a receipt that comes
 			// after the mailbox copy expired still tells the truth.
-			if m, err := s.hist.get(cv.id, id); err == nil && m.Outgoing && m.State == Failed {
-				m.State = Delivered
-				if err := s.hist.put(w, m); err != nil {
-					return err
-				}
-				*changed = append(*changed, m)
+			if err := s.hist.setState(w, cv.id, id, Delivered, func(m Message) bool { return m.Outgoing && m.State == Failed }, changed); err != nil {
+				return err
 			}
 			continue
 		}
@@ -625,16 +615,8 @@ func (s *Service) acknowledged(w *store.Batch, cv *conv, ids []ID, changed *[]Me
 		if it.Message == nil {
 			continue
 		}
-		m, err := s.hist.get(cv.id, id)
-		if err != nil {
-			continue
-		}
-		if m.State != Read {
-			m.State = Delivered
-			if err := s.hist.put(w, m); err != nil {
-				return err
-			}
-			*changed = append(*changed, m)
+		if err := s.hist.setState(w, cv.id, id, Delivered, func(m Message) bool { return m.State != Read }, changed); err != nil {
+			return err
 		}
 	}
 	return nil

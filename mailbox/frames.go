@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	framing "github.com/discordopus/discordopus/internal/frame"
 )
 
 // ProtocolID is the mailbox stream protocol.
@@ -530,38 +531,17 @@ func decodeServerFrame(b []byte) (*frame, error) {
 }
 
 // errOversize marks a frame longer than the reader's limit.
-var errOversize = errors.New("frame over the limit")
+var errOversize = framing.ErrOversize
 
-// readFrame reads one length-prefixed frame body of at most max bytes,
-// checking the length before it allocates. A stream that ends cleanly
-// before the length gives io.EOF.
+// readFrame reads one length-prefixed frame body of at most max bytes
+// (see package frame). A stream that ends cleanly before the length gives
+// io.EOF.
 func readFrame(r *bufio.Reader, max int) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	switch {
-	case err == nil:
-	case errors.Is(err, io.EOF):
-		return nil, io.EOF
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, badFrame("truncated length")
-	case strings.Contains(err.Error(), "overflow"): // binary's unexported overflow error
-		return nil, badFrame("length: %v", err)
-	default:
-		return nil, err // the stream failed: not a protocol error
+	b, err := framing.Read(r, max)
+	if errors.Is(err, framing.ErrMalformed) {
+		return nil, fmt.Errorf("%w: %w", ErrBadFrame, err)
 	}
-	if n == 0 {
-		return nil, badFrame("empty frame")
-	}
-	if n > uint64(max) {
-		return nil, fmt.Errorf("%w: %w: %d bytes, limit %d", ErrBadFrame, errOversize, n, max)
-	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, badFrame("truncated: %d-byte frame", n)
-		}
-		return nil, err
-	}
-	return b, nil
+	return b, err
 }
 
 // writeFrame writes f with its length prefix in one write.
