@@ -333,7 +333,7 @@ func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done 
 		s.log.Info("contact unreachable; will retry", "contact", c.DisplayName(), "retry_in", backoff, "err", err)
 		if s.o.Mailbox != nil {
 			if err := s.depositAll(ctx, cv, c); err != nil {
-				s.log.Info("mailbox deposit failed; will retry", "contact", c.DisplayName(), "err", err)
+				s.log.Warn("mailbox deposit failed; will retry", "contact", c.DisplayName(), "err", err)
 			}
 		}
 		return 0, false

@@ -303,9 +303,11 @@ func call(ctx context.Context, h host.Host, holder peer.ID, req *frame, prove pr
 			return nil, err
 		}
 	}
-	if err := st.CloseWrite(); err != nil {
-		return nil, err
-	}
+	// The half-close only tells the holder nothing more is coming; it has
+	// read what it needs already and may have answered and closed its read
+	// side first (over QUIC the close then fails with the stream's write
+	// side cancelled). The answer, or its absence, is what counts.
+	_ = st.CloseWrite()
 	limit := maxSmallFrame
 	if req.kind == kindFetch {
 		limit = maxServerFrame

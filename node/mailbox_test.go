@@ -59,6 +59,12 @@ func TestInfraMailboxRole(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve(t, again)
+	// The client may not have noticed the old instance go: forget its
+	// connection and addresses, or Connect would trust the dead one.
+	client.Host().Network().ClosePeer(holder.ID())
+	client.Host().Peerstore().ClearAddrs(holder.ID())
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if err := client.Host().Connect(ctx, again.Host().Peerstore().PeerInfo(again.ID())); err != nil {
 		t.Fatal(err)
 	}
