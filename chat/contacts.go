@@ -93,7 +93,9 @@ func identityKey(id peer.ID) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(raw), nil
 }
 
-func checkName(name string) error {
+// CheckName says whether name can name a contact (or a user): 1 to 64
+// characters, none of them control characters.
+func CheckName(name string) error {
 	if name == "" || utf8.RuneCountInString(name) > MaxNameLen || !utf8.ValidString(name) || strings.TrimSpace(name) != name {
 		return ErrBadName
 	}

@@ -22,10 +22,12 @@ const (
 // ErrBadInvite is an invite that cannot be read.
 var ErrBadInvite = errors.New("invalid invite")
 
-// Invite is what someone needs to reach a person's node.
+// Invite is what someone needs to reach a person's node, and the name
+// they go by: a suggestion the one adding them may keep or change.
 type Invite struct {
 	Peer  peer.ID
 	Addrs []ma.Multiaddr
+	Name  string // optional; a valid contact name when set
 }
 
 // String encodes the invite.
@@ -41,6 +43,10 @@ func (inv Invite) String() string {
 		}
 		b = protowire.AppendTag(b, 3, protowire.BytesType)
 		b = protowire.AppendBytes(b, a.Bytes())
+	}
+	if inv.Name != "" {
+		b = protowire.AppendTag(b, 4, protowire.BytesType)
+		b = protowire.AppendString(b, inv.Name)
 	}
 	return invitePrefix + base64.RawURLEncoding.EncodeToString(b)
 }
@@ -111,6 +117,15 @@ func ParseInvite(s string) (Invite, error) {
 					return Invite{}, fmt.Errorf("%w: address: %w", ErrBadInvite, err)
 				}
 				inv.Addrs = append(inv.Addrs, a)
+			}
+		case num == 4 && typ == protowire.BytesType:
+			var v []byte
+			v, n = protowire.ConsumeBytes(b)
+			if n >= 0 {
+				if CheckName(string(v)) != nil {
+					return Invite{}, fmt.Errorf("%w: %w", ErrBadInvite, ErrBadName)
+				}
+				inv.Name = string(v)
 			}
 		default:
 			n = protowire.ConsumeFieldValue(num, typ, b)

@@ -165,3 +165,21 @@ func TestParseContactRef(t *testing.T) {
 		}
 	}
 }
+
+// An invite may suggest a name; AddContact takes it when no name is given,
+// and an invite whose name is no valid contact name is refused whole.
+func TestInviteName(t *testing.T) {
+	inv := Invite{Peer: testPeer(t), Name: "Zoë"}
+	got, err := ParseInvite(inv.String())
+	if err != nil || got.Name != "Zoë" || got.Peer != inv.Peer {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	for _, bad := range []string{"a\nb", " padded", strings.Repeat("n", MaxNameLen+1)} {
+		b, _ := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(Invite{Peer: inv.Peer}.String(), invitePrefix))
+		b = protowire.AppendTag(b, 4, protowire.BytesType)
+		b = protowire.AppendString(b, bad)
+		if _, err := ParseInvite(invitePrefix + base64.RawURLEncoding.EncodeToString(b)); !errors.Is(err, ErrBadInvite) {
+			t.Errorf("name %q: %v, want ErrBadInvite", bad, err)
+		}
+	}
+}

@@ -12,14 +12,18 @@ import (
 	"github.com/discordopus/discordopus/store"
 )
 
-// AddContact adds the person an invite names, under name. Adding someone
+// AddContact adds the person an invite names, under name (empty: the name
+// the invite suggests). Adding someone
 // already known updates their addresses (and accepts a pending request).
 // A name that belongs to a contact with another identity is refused with
 // ErrIdentityChange unless replace is set: then that contact keeps its
 // conversation, takes the new identity, loses its verified mark, and a
 // notice in the conversation says that the safety number changed.
 func (s *Service) AddContact(inv Invite, name string, replace bool) (Contact, error) {
-	if err := checkName(name); err != nil {
+	if name == "" {
+		name = inv.Name // the name the invite suggests
+	}
+	if err := CheckName(name); err != nil {
 		return Contact{}, err
 	}
 	if inv.Peer == s.o.Host.ID() {
@@ -414,6 +418,11 @@ func (s *Service) loadSettings() (Settings, error) {
 // SetSettings changes the user's chat settings and tells every contact
 // what changed about read receipts.
 func (s *Service) SetSettings(st Settings) error {
+	if st.DisplayName != "" {
+		if err := CheckName(st.DisplayName); err != nil {
+			return fmt.Errorf("display name: %w", err)
+		}
+	}
 	v, _ := json.Marshal(st)
 	if err := s.settings.Put(settingsKey, v, store.Durable()); err != nil {
 		return err

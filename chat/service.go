@@ -114,6 +114,10 @@ type Settings struct {
 	ReadReceipts bool `json:"read_receipts"`
 	// TypingIndicators: send and show typing indicators. On by default.
 	TypingIndicators bool `json:"typing_indicators"`
+	// DisplayName is the name this user goes by. It travels in their
+	// invite as a suggestion (never over the chat protocol), so a contact
+	// who adds them sees it prefilled. Empty, or a valid contact name.
+	DisplayName string `json:"display_name,omitempty"`
 }
 
 // New opens the chat state in the store.

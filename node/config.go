@@ -192,16 +192,37 @@ func describeJSONError(b []byte, err error) string {
 	return fmt.Sprintf("line %d: %v", line, err)
 }
 
-// Save writes c to path, creating its directory.
+// Save writes c to path, creating its directory. It writes a temporary
+// file and renames it over path, so a full disk or a crash leaves the old
+// config whole.
 func (c Config) Save(path string) error {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("save config: %w", err)
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o600)
+	f, err := os.CreateTemp(dir, ".config-*.json")
+	if err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("save config: %w", err)
+	}
+	return nil
 }
 
 // Validate checks every value and names the one that is wrong.

@@ -48,17 +48,22 @@ func (f *Flags) Register(fs *flag.FlagSet, r Role) {
 	}
 }
 
+// ConfigFile is the config file's path: --config, else the default.
+func (f *Flags) ConfigFile() (string, error) {
+	if f.ConfigPath != "" {
+		return f.ConfigPath, nil
+	}
+	return DefaultConfigPath(f.role)
+}
+
 // Resolve loads the config file and applies the flags that were given. It
 // returns the config and the data directory.
 func (f *Flags) Resolve() (Config, string, error) {
-	path, required := f.ConfigPath, f.ConfigPath != ""
-	if path == "" {
-		var err error
-		if path, err = DefaultConfigPath(f.role); err != nil {
-			return Config{}, "", err
-		}
+	path, err := f.ConfigFile()
+	if err != nil {
+		return Config{}, "", err
 	}
-	cfg, err := LoadConfig(path, f.role, required)
+	cfg, err := LoadConfig(path, f.role, f.ConfigPath != "")
 	if err != nil {
 		return cfg, "", err
 	}

@@ -188,9 +188,30 @@ func (n *Node) drainOnce(ctx context.Context) {
 	if taken > 0 {
 		n.log.Info("collected messages from the mailbox", "envelopes", taken, "undecryptable", undecryptable)
 	}
+	n.drained.Lock()
 	if err != nil {
 		n.log.Info("mailbox drain incomplete; will retry", "err", err)
+		n.drained.err = err.Error()
+	} else {
+		n.drained.at, n.drained.err = time.Now(), ""
 	}
+	n.drained.Unlock()
+}
+
+// mailboxStatus reports the mailbox role and the last drain; nil when the
+// node has neither.
+func (n *Node) mailboxStatus() *MailboxStatus {
+	if n.mailbox == nil && n.drainNet == nil {
+		return nil
+	}
+	st := &MailboxStatus{Holding: n.mailbox != nil}
+	if n.mailbox != nil {
+		st.Envelopes = n.mailbox.Stats().Envelopes
+	}
+	n.drained.Lock()
+	st.LastDrain, st.DrainErr = n.drained.at, n.drained.err
+	n.drained.Unlock()
+	return st
 }
 
 // DrainInto collects a user's mailbox into their chat service: every epoch

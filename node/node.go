@@ -101,12 +101,17 @@ type Node struct {
 	anon        []*anonymous
 	depositNet  *mailbox.Network
 	drainNet    *mailbox.Network
-	host        host.Host
-	dht         *dht.DHT
-	lan         lanPeers // addresses heard by mDNS
-	control     net.Listener
-	metrics     net.Listener
-	registry    *prometheus.Registry
+	drained     struct { // the last drain of the own mailbox
+		sync.Mutex
+		at  time.Time
+		err string
+	}
+	host     host.Host
+	dht      *dht.DHT
+	lan      lanPeers // addresses heard by mDNS
+	control  net.Listener
+	metrics  net.Listener
+	registry *prometheus.Registry
 
 	closeOnce sync.Once
 	closeErr  error

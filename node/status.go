@@ -28,6 +28,17 @@ type Status struct {
 	DHTMode      string   `json:"dht_mode"`
 	DHTReady     bool     `json:"dht_ready"` // the routing table has peers now
 	Bootstrap    int      `json:"bootstrap_peers"`
+	// Mailbox is the offline-delivery state: what this node holds for
+	// others and how its own mailbox was last collected.
+	Mailbox *MailboxStatus `json:"mailbox,omitempty"`
+}
+
+// MailboxStatus is the mailbox part of Status.
+type MailboxStatus struct {
+	Holding   bool      `json:"holding"`             // the mailbox role is on
+	Envelopes int       `json:"envelopes,omitempty"` // held for others
+	LastDrain time.Time `json:"last_drain,omitzero"` // own mailbox last collected completely
+	DrainErr  string    `json:"last_drain_error,omitempty"`
 }
 
 // Status reports the node's identity, addresses and place in the network.
@@ -42,12 +53,17 @@ func (n *Node) Status() Status {
 		DHTMode:      n.dht.Mode().String(),
 		DHTReady:     n.dht.RoutingTableSize() > 0,
 		Bootstrap:    len(n.dht.Bootstrap()),
+		Mailbox:      n.mailboxStatus(),
 	}
 }
 
 // Invite is what another node needs to reach this one.
 func (n *Node) Invite() chat.Invite {
-	return NewInvite(n.cfg, n.host.ID(), n.listenAddrs())
+	inv := NewInvite(n.cfg, n.host.ID(), n.listenAddrs())
+	if n.chat != nil {
+		inv.Name = n.chat.Settings().DisplayName
+	}
+	return inv
 }
 
 // NewInvite makes the invite for id at addrs. Loopback and link-local

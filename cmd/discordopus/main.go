@@ -1,6 +1,7 @@
 // Command discordopus is the DiscordOpus desktop app: a node of the private
-// DiscordOpus network and, until the UI arrives, a terminal client.
+// DiscordOpus network, its window (or browser tab), and a terminal client.
 //
+//	discordopus           open the app (a window, or the browser with --browser)
 //	discordopus init      create an identity (asks for a passphrase)
 //	discordopus id        print PeerID, addresses and an invite
 //	discordopus run       start the node and show its status
@@ -30,9 +31,11 @@ import (
 	"github.com/discordopus/discordopus/node"
 )
 
-const usage = `usage: discordopus <command> [flags]
+const usage = `usage: discordopus [--browser] [flags]   open the app
+       discordopus <command> [flags]
 
 commands:
+  app       open the app (what no command does): --browser, --no-open, --ui-addr
   init      create an identity in the data directory
   id        print your PeerID, addresses and an invite
   run       start the node and show its status
@@ -69,19 +72,23 @@ type command struct {
 	out     io.Writer
 	unlock  func() ([]byte, error) // overrides the passphrase sources
 	cf      chatFlags
+	af      appFlags
 }
 
 // argsByCommand says how many positional arguments each command takes.
 // Chat commands (-1) check their own.
 var argsByCommand = map[string]int{
-	"init": 0, "id": 0, "run": 0, "peers": 0, "ping": 1, "passwd": 0,
+	"app": 0, "init": 0, "id": 0, "run": 0, "peers": 0, "ping": 1, "passwd": 0,
 	"contact": -1, "send": -1, "history": -1, "chat": -1, "settings": -1,
 }
 
 func run(args []string, out io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprint(out, usage)
 		return nil
+	}
+	if len(args) == 0 || args[0][0] == '-' { // no command: the app
+		args = append([]string{"app"}, args...)
 	}
 	c := &command{name: args[0], out: out}
 	nargs, ok := argsByCommand[c.name]
@@ -98,6 +105,8 @@ func run(args []string, out io.Writer) error {
 		c.fs.IntVar(&count, "count", 3, "round trips to measure")
 	case "run":
 		c.fs.BoolVar(&initFirst, "init", false, "create an identity first if there is none")
+	case "app":
+		c.af.register(c.fs)
 	}
 	c.cf.register(c.fs, c.name)
 	pos, err := parseInterleaved(c.fs, args[1:])
@@ -115,6 +124,8 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	switch c.name {
+	case "app":
+		return c.app(cfg, dataDir)
 	case "init":
 		pass, err := c.init(dataDir)
 		clear(pass)

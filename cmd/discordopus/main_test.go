@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,7 +33,17 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if err := run(nil, &out); err != nil || !strings.Contains(out.String(), "usage: discordopus") {
-		t.Errorf("no arguments: %v %q, want the usage", err, out.String())
+	if err := run([]string{"--help"}, &out); err != nil || !strings.Contains(out.String(), "usage: discordopus") {
+		t.Errorf("--help: %v %q, want the usage", err, out.String())
+	}
+	// No command is the app; a UI address off loopback is refused before
+	// anything starts.
+	config := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(config, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := run([]string{"--ui-addr", "0.0.0.0:0", "--data-dir", t.TempDir(), "--config", config}, &out)
+	if err == nil || !strings.Contains(err.Error(), "only 127.0.0.1") {
+		t.Errorf("the app on 0.0.0.0: %v, want a refusal", err)
 	}
 }

@@ -1,0 +1,258 @@
+package ui
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/discordopus/discordopus/chat"
+	"github.com/discordopus/discordopus/keystore"
+	"github.com/discordopus/discordopus/node"
+)
+
+// AppState is where the app is between first start and chatting.
+type AppState string
+
+const (
+	StateSetup    AppState = "setup"    // no identity yet: onboarding
+	StateLocked   AppState = "locked"   // an identity waits for its passphrase
+	StateStarting AppState = "starting" // unlocked; the node is starting
+	StateRunning  AppState = "running"  // the node runs; everything works
+	StateFailed   AppState = "failed"   // the node stopped on an error
+)
+
+// State is what /api/state answers.
+type State struct {
+	State  AppState `json:"state"`
+	PeerID string   `json:"peer_id,omitempty"`
+	Error  string   `json:"error,omitempty"`
+}
+
+// MinPassphrase is the shortest passphrase onboarding accepts. The page
+// measures strength and asks for more; this is the floor it cannot talk
+// its way under.
+const MinPassphrase = 8
+
+// app owns the node: it creates the identity, unlocks it, runs the node
+// and stops it, and tells the page each time the state changes.
+type app struct {
+	o   Options
+	hub *hub
+
+	mu     sync.Mutex
+	state  State
+	node   *node.Node
+	cancel context.CancelFunc
+	done   chan error // Serve's result
+	busy   bool       // a setup or unlock is running
+}
+
+func newApp(o Options, h *hub) *app {
+	a := &app{o: o, hub: h, state: State{State: StateLocked}}
+	if node.RequireIdentity(o.DataDir) != nil {
+		a.state.State = StateSetup
+	}
+	return a
+}
+
+func (a *app) current() State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state
+}
+
+// set changes the state and tells every open page.
+func (a *app) set(st State) {
+	a.mu.Lock()
+	a.state = st
+	a.mu.Unlock()
+	a.hub.publish(event{Type: "state", State: &st})
+}
+
+// running returns the node, or errLocked before it runs.
+func (a *app) running() (*node.Node, *chat.Service, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.state.State != StateRunning || a.node == nil || a.node.Chat() == nil {
+		return nil, nil, errLocked
+	}
+	return a.node, a.node.Chat(), nil
+}
+
+// claim marks a setup or unlock as under way, so that two clicks do not
+// start two nodes.
+func (a *app) claim(want AppState) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.busy:
+		return &apiError{status: 409, code: "busy", msg: "Already working on it."}
+	case a.state.State != want && !(want == StateLocked && a.state.State == StateFailed):
+		if a.state.State == StateSetup {
+			return &apiError{status: 409, code: "no_identity", msg: "There is no identity here yet: create one first."}
+		}
+		return &apiError{status: 409, code: "exists", msg: "This profile is already set up and unlocked."}
+	}
+	a.busy = true
+	return nil
+}
+
+func (a *app) release() {
+	a.mu.Lock()
+	a.busy = false
+	a.mu.Unlock()
+}
+
+// setup creates the identity with pass, then starts the node with it.
+func (a *app) setup(pass []byte, name string) error {
+	defer clear(pass)
+	if len(bytes.TrimSpace(pass)) < MinPassphrase {
+		return &apiError{status: 422, code: "weak_passphrase", msg: fmt.Sprintf("Choose a passphrase of at least %d characters.", MinPassphrase)}
+	}
+	if name != "" {
+		if err := chat.CheckName(name); err != nil {
+			return &apiError{status: 422, code: "bad_name", msg: "A display name is 1 to 64 characters, without control characters."}
+		}
+	}
+	if err := a.claim(StateSetup); err != nil {
+		return err
+	}
+	defer a.release()
+	if err := os.MkdirAll(a.o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s: %w", a.o.DataDir, err)
+	}
+	ks, err := keystore.Create(node.KeystorePath(a.o.DataDir), pass)
+	if err != nil {
+		return err
+	}
+	ks.Close()
+	a.set(State{State: StateLocked})
+	if err := a.start(pass); err != nil {
+		return err
+	}
+	if name != "" {
+		_, svc, err := a.running()
+		if err != nil {
+			return err
+		}
+		st := svc.Settings()
+		st.DisplayName = name
+		return svc.SetSettings(st)
+	}
+	return nil
+}
+
+// unlock starts the node with pass.
+func (a *app) unlock(pass []byte) error {
+	defer clear(pass)
+	if err := a.claim(StateLocked); err != nil {
+		return err
+	}
+	defer a.release()
+	return a.start(pass)
+}
+
+// start opens the node (which unlocks the keystore: a wrong passphrase
+// fails here and changes nothing) and serves it until the app stops.
+func (a *app) start(pass []byte) error {
+	a.set(State{State: StateStarting})
+	n, err := node.New(node.Options{
+		Role: node.RoleDesktop, DataDir: a.o.DataDir, Config: a.o.Config, Logger: a.o.NodeLogger,
+		Passphrase: func() ([]byte, error) { return bytes.Clone(pass), nil },
+	})
+	if err != nil {
+		a.set(State{State: StateLocked})
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	a.mu.Lock()
+	a.node, a.cancel, a.done = n, cancel, done
+	a.mu.Unlock()
+	go func() {
+		err := n.Serve(ctx)
+		done <- err
+		if ctx.Err() == nil { // stopped by itself
+			msg := "The node stopped."
+			if err != nil {
+				msg = "The node stopped: " + err.Error()
+			}
+			a.o.Logger.Error("node stopped", "err", err)
+			a.mu.Lock()
+			a.node = nil
+			a.mu.Unlock()
+			a.set(State{State: StateFailed, Error: msg})
+		}
+	}()
+	go a.forwardChat(ctx, n.Chat())
+	a.set(State{State: StateRunning, PeerID: n.ID().String()})
+	return nil
+}
+
+// stop stops the node, if it runs, and waits for it.
+func (a *app) stop() error {
+	a.mu.Lock()
+	cancel, done := a.cancel, a.done
+	a.cancel, a.done, a.node = nil, nil, nil
+	a.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("the node did not stop within 30 s")
+	}
+}
+
+// forwardChat publishes the chat service's events to the open pages.
+func (a *app) forwardChat(ctx context.Context, svc *chat.Service) {
+	events, cancel := svc.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			a.hub.publish(event{Type: "chat", Chat: &e})
+		}
+	}
+}
+
+// networkEvery bounds how often a changing network is reported.
+const networkEvery = 2 * time.Second
+
+// watchNetwork publishes the network view when it changes, at most every
+// networkEvery: connected peers, routing table, bootstrap reachability.
+func (a *app) watchNetwork(ctx context.Context) {
+	t := time.NewTicker(networkEvery)
+	defer t.Stop()
+	var last []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, _, err := a.running()
+		if err != nil || a.hub.empty() {
+			continue
+		}
+		nw := networkView(n, a.o.Config)
+		b := nw.fingerprint()
+		if bytes.Equal(b, last) {
+			continue
+		}
+		last = b
+		a.hub.publish(event{Type: "network", Network: &nw})
+	}
+}

@@ -1,0 +1,230 @@
+package ui
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/discordopus/discordopus/node"
+)
+
+// CookieName is the cookie that carries the token after the first visit.
+const CookieName = "discordopus_token"
+
+// contentSecurityPolicy allows the embedded assets and the API on the
+// same origin, and nothing else: no inline script, no remote anything.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; " +
+	"img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; object-src 'none'; " +
+	"base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+
+// Options configure a Server.
+type Options struct {
+	DataDir    string
+	Config     node.Config
+	ConfigPath string // where a changed bootstrap list is saved
+	// Addr is the loopback address to listen on; "" is 127.0.0.1 on a
+	// random port. Anything not on loopback is refused.
+	Addr string
+	// Token is the secret the page must present; "" makes a random one,
+	// which is the normal case: a new one each run.
+	Token  string
+	Logger *slog.Logger
+	// Assets are the web UI's files (index.html at the root); nil means
+	// the ones built into the binary.
+	Assets fs.FS
+	// NodeLogger receives the node's own logs; nil means Logger.
+	NodeLogger *slog.Logger
+}
+
+// Server is the desktop app's local web server: the UI, the API, the
+// event stream, and the node they drive.
+type Server struct {
+	o      Options
+	ln     net.Listener
+	port   string
+	token  []byte
+	app    *app
+	hub    *hub
+	assets fs.FS
+	log    *slog.Logger
+}
+
+// New makes the token and binds the listener; Serve serves.
+func New(o Options) (*Server, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.NodeLogger == nil {
+		o.NodeLogger = o.Logger
+	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("UI address %q: %w", o.Addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() || ip.To4() == nil {
+		return nil, fmt.Errorf("UI address %q: only 127.0.0.1 is allowed: the UI must not be reachable from other machines", o.Addr)
+	}
+	token := []byte(o.Token)
+	if len(token) == 0 {
+		b := make([]byte, 32)
+		rand.Read(b)
+		token = []byte(base64.RawURLEncoding.EncodeToString(b))
+	} else if len(token) < 16 {
+		return nil, errors.New("UI token: at least 16 characters")
+	}
+	assets := o.Assets
+	if assets == nil {
+		assets = builtAssets()
+	}
+	ln, err := net.Listen("tcp4", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("UI listener: %w", err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	s := &Server{o: o, ln: ln, port: port, token: token, assets: assets, log: o.Logger, hub: newHub()}
+	s.app = newApp(o, s.hub)
+	return s, nil
+}
+
+// URL is the address to open: it carries the token, which the server
+// trades for a cookie on the first visit.
+func (s *Server) URL() string {
+	return "http://127.0.0.1:" + s.port + "/?token=" + url.QueryEscape(string(s.token))
+}
+
+// Addr is the listener's address, host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Token is this run's secret.
+func (s *Server) Token() string { return string(s.token) }
+
+// Serve serves until ctx ends, then stops the node if one runs.
+func (s *Server) Serve(ctx context.Context) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go s.app.watchNetwork(ctx)
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.hub.close()
+		srv.Shutdown(sctx)
+	})
+	defer stop()
+	err := srv.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, s.app.stop())
+}
+
+// Handler is the whole server behind its guard.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.routes(mux)
+	mux.HandleFunc("GET /api/events", s.events)
+	mux.Handle("/", s.static())
+	return s.guard(mux)
+}
+
+// guard refuses whatever does not come from this run's page: a foreign
+// Host header (DNS rebinding), a foreign or missing Origin on anything
+// but a plain navigation, a cross-site fetch, and a missing or wrong
+// token. It also sets the security headers on every answer.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", contentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		if !s.ownHost(r.Host) {
+			s.refuse(w, r, http.StatusForbidden, "forbidden", "This server answers only to 127.0.0.1:"+s.port+".")
+			return
+		}
+		origin := r.Header.Get("Origin")
+		write := r.Method != http.MethodGet && r.Method != http.MethodHead
+		upgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+		switch {
+		case origin != "" && !s.ownOrigin(origin),
+			origin == "" && (write || upgrade),
+			r.Header.Get("Sec-Fetch-Site") == "cross-site":
+			s.refuse(w, r, http.StatusForbidden, "forbidden", "Requests from other sites are refused.")
+			return
+		}
+		if q := r.URL.Query().Get("token"); q != "" && r.Method == http.MethodGet && r.URL.Path == "/" {
+			if !s.validToken(q) {
+				s.refuse(w, r, http.StatusUnauthorized, "unauthorized", "That link is out of date: open DiscordOpus from the link it printed this time.")
+				return
+			}
+			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: q, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		if !s.authorized(r) {
+			s.refuse(w, r, http.StatusUnauthorized, "unauthorized", "This page is not signed in: open DiscordOpus from the link it printed.")
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) ownHost(host string) bool {
+	return host == "127.0.0.1:"+s.port || host == "localhost:"+s.port
+}
+
+func (s *Server) ownOrigin(origin string) bool {
+	return origin == "http://127.0.0.1:"+s.port || origin == "http://localhost:"+s.port
+}
+
+func (s *Server) validToken(t string) bool {
+	return subtle.ConstantTimeCompare([]byte(t), s.token) == 1
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return s.validToken(b)
+	}
+	c, err := r.Cookie(CookieName)
+	return err == nil && s.validToken(c.Value)
+}
+
+// refuse answers JSON on the API and a short page elsewhere.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	s.log.Debug("UI request refused", "path", r.URL.Path, "status", status, "host", r.Host, "origin", r.Header.Get("Origin"))
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeError(w, &apiError{status: status, code: code, msg: msg})
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!doctype html><meta charset=utf-8><title>DiscordOpus</title><body style=\"background:#313338;color:#dbdee1;font-family:sans-serif;padding:3em\"><h1>DiscordOpus</h1><p>%s</p>", msg)
+}
+
+// port reports the numeric port, for tests.
+func (s *Server) Port() int {
+	p, _ := strconv.Atoi(s.port)
+	return p
+}
