@@ -130,7 +130,6 @@ func (a *app) setup(pass []byte, name string) error {
 		return err
 	}
 	ks.Close()
-	a.set(State{State: StateLocked})
 	if err := a.start(pass); err != nil {
 		return err
 	}
@@ -159,13 +158,20 @@ func (a *app) unlock(pass []byte) error {
 // start opens the node (which unlocks the keystore: a wrong passphrase
 // fails here and changes nothing) and serves it until the app stops.
 func (a *app) start(pass []byte) error {
-	a.set(State{State: StateStarting})
+	// Pages that ask meanwhile see "starting"; the one unlocking waits for
+	// its answer, so it is not told: a wrong passphrase must leave it on
+	// its unlock screen, with the error.
+	a.mu.Lock()
+	a.state = State{State: StateStarting}
+	a.mu.Unlock()
 	n, err := node.New(node.Options{
 		Role: node.RoleDesktop, DataDir: a.o.DataDir, Config: a.o.Config, Logger: a.o.NodeLogger,
 		Passphrase: func() ([]byte, error) { return bytes.Clone(pass), nil },
 	})
 	if err != nil {
-		a.set(State{State: StateLocked})
+		a.mu.Lock()
+		a.state = State{State: StateLocked}
+		a.mu.Unlock()
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
