@@ -303,7 +303,7 @@ func TestIdentityChange(t *testing.T) {
 		t.Errorf("after the change: %+v", c)
 	}
 	ms, _ := alice.svc.History("bob", ID{}, 0)
-	if len(ms) != 2 || ms[0].Kind != Notice || !strings.Contains(ms[0].Text, "safety number") {
+	if len(ms) != 2 || ms[0].Kind != Notice || ms[0].Notice != NoticeIdentityChanged || !strings.Contains(ms[0].Text, "safety number") {
 		t.Fatalf("history after the change: %+v", ms)
 	}
 	if _, err := newBob.svc.AddContact(alice.invite(), "alice", false); err != nil {

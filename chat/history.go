@@ -32,18 +32,24 @@ const (
 	Notice MessageKind = "notice"
 )
 
+// NoticeIdentityChanged marks the notice that a contact's identity key,
+// and so the safety number, changed.
+const NoticeIdentityChanged = "identity_changed"
+
 // Message is one entry of a conversation's history.
 type Message struct {
-	ID         ID            `json:"id"`
-	Contact    ID            `json:"contact"`
-	Kind       MessageKind   `json:"kind"`
-	Outgoing   bool          `json:"outgoing"`
-	SentAt     time.Time     `json:"sent_at"`              // the sender's clock
-	ReceivedAt time.Time     `json:"received_at,omitzero"` // incoming: this node's clock
-	Text       string        `json:"text"`                 //
-	ReplyTo    ID            `json:"reply_to,omitzero"`    //
-	State      DeliveryState `json:"state,omitempty"`      // outgoing only
-	Reactions  []Reaction    `json:"reactions,omitempty"`  //
+	ID         ID          `json:"id"`
+	Contact    ID          `json:"contact"`
+	Kind       MessageKind `json:"kind"`
+	Outgoing   bool        `json:"outgoing"`
+	SentAt     time.Time   `json:"sent_at"`              // the sender's clock
+	ReceivedAt time.Time   `json:"received_at,omitzero"` // incoming: this node's clock
+	Text       string      `json:"text"`                 //
+	// Notice says what a notice is about, for programs: NoticeIdentityChanged.
+	Notice    string        `json:"notice,omitempty"`
+	ReplyTo   ID            `json:"reply_to,omitzero"`   //
+	State     DeliveryState `json:"state,omitempty"`     // outgoing only
+	Reactions []Reaction    `json:"reactions,omitempty"` //
 	// PeerReactions holds, per emoji, the ID of the contact's newest
 	// reaction item applied to this message, so that a retransmitted older
 	// one (an add arriving again after its remove) changes nothing.

@@ -76,6 +76,7 @@ func (s *Service) AddContact(inv Invite, name string, replace bool) (Contact, er
 		old := c.Peer
 		c.Peer, c.Addrs, c.Verified = inv.Peer, addrs, false
 		notice := s.notice(c, fmt.Sprintf("Your safety number with %s changed: they have a new identity key. Verify it again.", name))
+		notice.Notice = NoticeIdentityChanged
 		if err := s.saveContact(c, old, &notice); err != nil {
 			return Contact{}, err
 		}

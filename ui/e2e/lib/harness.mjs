@@ -11,6 +11,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const root = resolve(here, '../../..');
 export const bin = (name) => join(root, 'bin', name);
 export const artifacts = join(here, '..', 'artifacts');
+rmSync(artifacts, { recursive: true, force: true }); // each run's pictures only
 mkdirSync(artifacts, { recursive: true });
 
 const temps = [];

@@ -37,12 +37,14 @@ async function myInvite(page) {
   return text;
 }
 
-async function addContact(page, invite, name) {
+// addContact adds from invite; with name null the name the invite
+// suggests is taken, and expect is the name to wait for.
+async function addContact(page, invite, name, expect = name) {
   // The add-contact dialog is open (myInvite opened it).
   await tid(page, 'invite-input').fill(invite);
-  await tid(page, 'contact-name-input').fill(name);
+  if (name !== null) await tid(page, 'contact-name-input').fill(name);
   await tid(page, 'add-contact-submit').click();
-  await page.locator(`[data-testid="conversation-item"][data-contact-name="${name}"]`).waitFor({ timeout: T });
+  await page.locator(`[data-testid="conversation-item"][data-contact-name="${expect}"]`).waitFor({ timeout: T });
   if (await tid(page, 'dialog-close').isVisible()) await tid(page, 'dialog-close').click();
 }
 
@@ -104,14 +106,34 @@ test('two people, end to end', async () => {
   const invA = await myInvite(pa);
   const invB = await myInvite(pb);
   await screenshot(pa, 'add-contact');
+  // A typo in the invite: a clear error, and what was typed stays.
+  const typo = invB.slice(0, 20) + '#' + invB.slice(21);
+  await tid(pa, 'invite-input').fill(typo);
+  await tid(pa, 'contact-name-input').fill('Bob');
+  await tid(pa, 'add-contact-submit').click();
+  await tid(pa, 'add-contact-error').waitFor({ timeout: T });
+  assert.match(await tid(pa, 'add-contact-error').textContent(), /not valid/i);
+  assert.equal(await tid(pa, 'invite-input').inputValue(), typo, 'the typed invite is kept');
+  await screenshot(pa, 'bad-invite');
   await addContact(pa, invB, 'Bob');
-  await addContact(pb, invA, 'Alice');
+  await addContact(pb, invA, null, 'Alice'); // the name Alice's invite suggests
+
+  // Bob's window is in the background: an incoming message notifies him
+  // through the desktop shell's hook (recorded here).
+  await pb.evaluate(() => {
+    window.__notes = [];
+    window.discordopusNotify = (title, body) => window.__notes.push([title, body]);
+    document.hasFocus = () => false;
+  });
 
   // Messages both ways, with delivery ticks.
   await openConversation(pa, 'Bob');
   await send(pa, 'Hello Bob, this is Alice');
   await message(pa, 'Hello Bob, this is Alice').locator('[data-testid="delivery-tick"][data-state="delivered"], [data-testid="delivery-tick"][data-state="read"]')
     .waitFor({ timeout: T });
+  await pb.waitForFunction(() => window.__notes.length > 0, null, { timeout: T });
+  assert.deepEqual(await pb.evaluate(() => window.__notes), [['Alice', 'Hello Bob, this is Alice']]);
+  await pb.evaluate(() => { document.hasFocus = Document.prototype.hasFocus; });
   await openConversation(pb, 'Alice');
   await expectText(pb, 'Hello Bob, this is Alice');
 
@@ -124,6 +146,16 @@ test('two people, end to end', async () => {
   await expectText(pa, 'Hi Alice!');
   await message(pb, 'Hi Alice!').locator('[data-testid="delivery-tick"][data-state="delivered"], [data-testid="delivery-tick"][data-state="read"]')
     .waitFor({ timeout: T });
+
+  // A message over 8 KiB is refused before it is sent, and kept.
+  const long = 'x'.repeat(8193);
+  await tid(pa, 'composer').fill(long);
+  await tid(pa, 'composer').press('Enter');
+  await tid(pa, 'composer-error').waitFor({ timeout: T });
+  assert.match(await tid(pa, 'composer-error').textContent(), /too long/i);
+  assert.equal(await tid(pa, 'composer').inputValue(), long, 'the long message stays in the composer');
+  await screenshot(pa, 'too-long');
+  await tid(pa, 'composer').fill('');
 
   // A reaction from Bob appears on Alice's side.
   const target = message(pb, 'Hello Bob, this is Alice').first();
@@ -192,6 +224,16 @@ test('two people, end to end', async () => {
   assert.equal(await tid(pb, 'composer').inputValue(), 'a draft Bob has not sent', 'the draft survived');
   await tid(pb, 'connection-banner').waitFor({ state: 'hidden', timeout: T });
   await screenshot(pb, 'caught-up');
+
+  // Alice's node loses the network (Bob and the bootstrap node go): her
+  // page says she is offline, and what she sends waits, shown as sending.
+  await bob.stop();
+  await boot.proc.stop();
+  await tid(pa, 'offline-banner').waitFor({ timeout: 60000 });
+  await send(pa, 'Written while offline');
+  await message(pa, 'Written while offline').locator('[data-testid="delivery-tick"][data-state="sending"], [data-testid="delivery-tick"][data-state="sent"]')
+    .waitFor({ timeout: T });
+  await screenshot(pa, 'offline');
 
   assert.deepEqual(consoleErrors, [], 'no uncaught errors in the pages');
 });

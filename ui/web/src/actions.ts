@@ -121,6 +121,7 @@ export function applyState(st: State): void {
 
 async function onRunning(): Promise<void> {
   void loadSettings();
+  void loadNetwork().catch(() => undefined); // the offline banner needs a first view
   await loadConversations();
   const sel = s.get().selected;
   if (sel) void loadNewest(sel);
@@ -157,7 +158,7 @@ async function catchUp(st: State): Promise<void> {
   const sel = s.get().selected;
   if (sel) void loadNewest(sel);
   if (!s.get().settings) void loadSettings();
-  if (s.get().dialog?.kind === "network") void loadNetwork();
+  void loadNetwork().catch(() => undefined);
 }
 
 function handleChat(ev: ChatEvent): void {

@@ -32,6 +32,8 @@ export interface Message {
   sent_at: string;
   received_at?: string;
   text: string;
+  /** What a notice is about: "identity_changed". */
+  notice?: string;
   reply_to?: string;
   state?: DeliveryState;
   reactions?: Reaction[];

@@ -172,5 +172,5 @@ const IDENTITY_CHANGED = /(safety number|identity|key).{0,40}chang|chang.{0,40}(
 
 /** Whether a notice says the contact's identity (safety number) changed. */
 export function isIdentityChangeNotice(m: Message): boolean {
-  return m.kind === "notice" && IDENTITY_CHANGED.test(m.text);
+  return m.kind === "notice" && (m.notice === "identity_changed" || IDENTITY_CHANGED.test(m.text));
 }

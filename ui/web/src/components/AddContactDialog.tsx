@@ -29,10 +29,6 @@ export function AddContactDialog() {
       setError("Paste their invite (or PeerID) first.");
       return;
     }
-    if (!name.trim()) {
-      setError("Give this contact a name: it is only shown to you.");
-      return;
-    }
     setBusy(true);
     setError(null);
     try {
@@ -41,7 +37,13 @@ export function AddContactDialog() {
       selectConversation(c.id);
     } catch (e) {
       setCanReplace(isApiError(e, "identity_changed"));
-      setError(humanError(e, "addContact"));
+      // An empty name takes the one the invite suggests; an invite that
+      // suggests none needs one given here.
+      setError(
+        isApiError(e, "bad_name") && !name.trim()
+          ? "This invite carries no name: give this contact one (only you see it)."
+          : humanError(e, "addContact"),
+      );
     } finally {
       setBusy(false);
     }
@@ -102,7 +104,7 @@ export function AddContactDialog() {
               data-testid="contact-name-input"
               value={name}
               maxLength={64}
-              placeholder="How they appear to you"
+              placeholder="From their invite, or how they appear to you"
               onChange={(e) => {
                 setName(e.target.value);
                 setError(null);

@@ -1,4 +1,4 @@
-import { useEffect } from "react";
+import { useEffect, useState } from "react";
 import { openDialog, selectConversation } from "../actions";
 import { handleEscape } from "../lib/escape";
 import { findConversation, neighbour } from "../model";
@@ -22,6 +22,7 @@ export function Shell() {
   const dialog = useModel((m) => m.dialog);
   const connection = useModel((m) => m.connection);
   const toast = useModel((m) => m.toast);
+  const offline = useOffline();
 
   useEffect(() => {
     function onKey(e: KeyboardEvent) {
@@ -60,10 +61,16 @@ export function Shell() {
   }, [selected]);
 
   return (
-    <div className={`shell ${connection === "lost" ? "with-banner" : ""}`}>
+    <div className={`shell ${connection === "lost" || offline ? "with-banner" : ""}`}>
       {connection === "lost" && (
         <div className="connection-banner" data-testid="connection-banner" role="alert">
           Connection to DiscordOpus lost — reconnecting…
+        </div>
+      )}
+      {connection !== "lost" && offline && (
+        <div className="connection-banner offline" data-testid="offline-banner" role="status">
+          You are offline: no other DiscordOpus node is reachable. Messages you send wait here and go out when
+          the network is back.
         </div>
       )}
       <div className="shell-main">
@@ -84,4 +91,23 @@ export function Shell() {
       )}
     </div>
   );
+}
+
+/** offlineAfter is how long the node must have no peers before the page
+ * says it is offline: a node that is starting has none for a moment. */
+const offlineAfter = 3000;
+
+/** useOffline says whether the node has had no connected peer for offlineAfter. */
+function useOffline(): boolean {
+  const noPeers = useModel((m) => m.network !== null && m.network.peers.length === 0);
+  const [offline, setOffline] = useState(false);
+  useEffect(() => {
+    if (!noPeers) {
+      setOffline(false);
+      return;
+    }
+    const t = setTimeout(() => setOffline(true), offlineAfter);
+    return () => clearTimeout(t);
+  }, [noPeers]);
+  return offline;
 }
