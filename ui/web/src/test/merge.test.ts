@@ -145,7 +145,9 @@ describe("conversation window", () => {
     expect(updateMessage(c, "nope", (m) => m)).toBe(c);
   });
 
-  it("stays fast with 10,000 messages", () => {
+  // Speed is measured by `make bench` (scrolling 10,000 messages), never
+  // asserted here: these machines are shared and noisy.
+  it("pages in 10,000 messages and then takes live ones", () => {
     let c = emptyConv();
     const all = series(10_000);
     for (let i = all.length; i > 0; i -= 100) {
@@ -153,10 +155,8 @@ describe("conversation window", () => {
       c = i === all.length ? applyNewestPage(c, page, 100) : applyOlderPage(c, page, 100);
     }
     expect(c.list).toHaveLength(10_000);
-    const t0 = performance.now();
     for (let i = 0; i < 100; i++) c = applyLiveMessage(c, msg({ id: "L" + i, min: 20_000 + i }));
     expect(c.list).toHaveLength(10_100);
     expect(c.firstItemIndex).toBe(FIRST_INDEX - 9_900);
-    expect(performance.now() - t0).toBeLessThan(1000);
   });
 });
