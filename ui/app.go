@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/discordopus/discordopus/chat"
 	"github.com/discordopus/discordopus/keystore"
@@ -38,17 +39,25 @@ type State struct {
 const MinPassphrase = 8
 
 // app owns the node: it creates the identity, unlocks it, runs the node
-// and stops it, and tells the page each time the state changes.
+// and stops it, and tells the pages each time the state changes.
 type app struct {
 	o   Options
 	hub *hub
 
-	mu     sync.Mutex
-	state  State
-	node   *node.Node
-	cancel context.CancelFunc
-	done   chan error // Serve's result
-	busy   bool       // a setup or unlock is running
+	// publish orders state changes as the pages see them: it is held from
+	// a change until its event is out.
+	publish sync.Mutex
+
+	mu      sync.Mutex
+	state   State
+	node    *node.Node
+	cancel  context.CancelFunc
+	done    chan error // Serve's result
+	busy    bool       // a setup or unlock is running
+	stopped bool       // the app is shutting down: no node may start now
+	// pendingName is a display name chosen at setup whose node did not
+	// start; the next unlock applies it, so nothing typed is lost.
+	pendingName string
 }
 
 func newApp(o Options, h *hub) *app {
@@ -65,10 +74,14 @@ func (a *app) current() State {
 	return a.state
 }
 
-// set changes the state and tells every open page.
-func (a *app) set(st State) {
+// change runs f under the lock (f changes the state and what goes with
+// it) and tells every open page the state that results, in order.
+func (a *app) change(f func()) {
+	a.publish.Lock()
+	defer a.publish.Unlock()
 	a.mu.Lock()
-	a.state = st
+	f()
+	st := a.state
 	a.mu.Unlock()
 	a.hub.publish(event{Type: "state", State: &st})
 }
@@ -83,19 +96,24 @@ func (a *app) running() (*node.Node, *chat.Service, error) {
 	return a.node, a.node.Chat(), nil
 }
 
-// claim marks a setup or unlock as under way, so that two clicks do not
-// start two nodes.
+// claim marks a setup (want StateSetup) or an unlock (want StateLocked)
+// as under way, so that two clicks do not start two nodes, and says in a
+// person's words why it cannot be.
 func (a *app) claim(want AppState) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	st := a.state.State
 	switch {
+	case a.stopped:
+		return errStopping
 	case a.busy:
 		return &apiError{status: 409, code: "busy", msg: "Already working on it."}
-	case a.state.State != want && !(want == StateLocked && a.state.State == StateFailed):
-		if a.state.State == StateSetup {
-			return &apiError{status: 409, code: "no_identity", msg: "There is no identity here yet: create one first."}
-		}
-		return &apiError{status: 409, code: "exists", msg: "This profile is already set up and unlocked."}
+	case want == StateSetup && st != StateSetup:
+		return &apiError{status: 409, code: "exists", msg: "This profile already has an identity: unlock it with its passphrase."}
+	case want == StateLocked && st == StateSetup:
+		return &apiError{status: 409, code: "no_identity", msg: "There is no identity here yet: create one first."}
+	case want == StateLocked && st != StateLocked && st != StateFailed:
+		return &apiError{status: 409, code: "unlocked", msg: "DiscordOpus is unlocked already."}
 	}
 	a.busy = true
 	return nil
@@ -107,16 +125,16 @@ func (a *app) release() {
 	a.mu.Unlock()
 }
 
+var errStopping = &apiError{status: 503, code: "stopping", msg: "DiscordOpus is shutting down."}
+
 // setup creates the identity with pass, then starts the node with it.
 func (a *app) setup(pass []byte, name string) error {
 	defer clear(pass)
-	if len(bytes.TrimSpace(pass)) < MinPassphrase {
+	if utf8.RuneCount(bytes.TrimSpace(pass)) < MinPassphrase {
 		return &apiError{status: 422, code: "weak_passphrase", msg: fmt.Sprintf("Choose a passphrase of at least %d characters.", MinPassphrase)}
 	}
-	if name != "" {
-		if err := chat.CheckName(name); err != nil {
-			return &apiError{status: 422, code: "bad_name", msg: "A display name is 1 to 64 characters, without control characters."}
-		}
+	if name != "" && chat.CheckName(name) != nil {
+		return &apiError{status: 422, code: "bad_name", msg: "A display name is 1 to 64 characters, without control characters or spaces at either end."}
 	}
 	if err := a.claim(StateSetup); err != nil {
 		return err
@@ -130,19 +148,10 @@ func (a *app) setup(pass []byte, name string) error {
 		return err
 	}
 	ks.Close()
-	if err := a.start(pass); err != nil {
-		return err
-	}
-	if name != "" {
-		_, svc, err := a.running()
-		if err != nil {
-			return err
-		}
-		st := svc.Settings()
-		st.DisplayName = name
-		return svc.SetSettings(st)
-	}
-	return nil
+	a.mu.Lock()
+	a.pendingName = name
+	a.mu.Unlock()
+	return a.start(pass)
 }
 
 // unlock starts the node with pass.
@@ -169,39 +178,74 @@ func (a *app) start(pass []byte) error {
 		Passphrase: func() ([]byte, error) { return bytes.Clone(pass), nil },
 	})
 	if err != nil {
-		a.mu.Lock()
-		a.state = State{State: StateLocked}
-		a.mu.Unlock()
+		a.change(func() { a.state = State{State: StateLocked} })
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	a.mu.Lock()
-	a.node, a.cancel, a.done = n, cancel, done
-	a.mu.Unlock()
-	go func() {
-		err := n.Serve(ctx)
-		done <- err
-		if ctx.Err() == nil { // stopped by itself
-			msg := "The node stopped."
-			if err != nil {
-				msg = "The node stopped: " + err.Error()
-			}
-			a.o.Logger.Error("node stopped", "err", err)
-			a.mu.Lock()
-			a.node = nil
-			a.mu.Unlock()
-			a.set(State{State: StateFailed, Error: msg})
+	started := false
+	a.change(func() {
+		if a.stopped {
+			return
 		}
-	}()
+		a.node, a.cancel, a.done, started = n, cancel, done, true
+		a.state = State{State: StateRunning, PeerID: n.ID().String()}
+	})
+	if !started { // the app began to stop while the node opened
+		cancel()
+		n.Close()
+		return errStopping
+	}
+	go a.serve(ctx, cancel, n, done)
 	go a.forwardChat(ctx, n.Chat())
-	a.set(State{State: StateRunning, PeerID: n.ID().String()})
+	return a.applyPendingName(n.Chat())
+}
+
+// serve runs the node until the app stops it. Should the node stop by
+// itself, the pages are told, and the user may unlock again.
+func (a *app) serve(ctx context.Context, cancel context.CancelFunc, n *node.Node, done chan<- error) {
+	err := n.Serve(ctx)
+	done <- err
+	if ctx.Err() != nil {
+		return
+	}
+	cancel()
+	a.o.Logger.Error("node stopped", "err", err)
+	msg := "The node stopped."
+	if err != nil {
+		msg = "The node stopped: " + err.Error()
+	}
+	a.change(func() {
+		if a.node == n {
+			a.node, a.cancel, a.done = nil, nil, nil
+			a.state = State{State: StateFailed, Error: msg}
+		}
+	})
+}
+
+// applyPendingName sets the display name chosen at setup once a node runs.
+func (a *app) applyPendingName(svc *chat.Service) error {
+	a.mu.Lock()
+	name := a.pendingName
+	a.mu.Unlock()
+	if name == "" {
+		return nil
+	}
+	st := svc.Settings()
+	st.DisplayName = name
+	if err := svc.SetSettings(st); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.pendingName = ""
+	a.mu.Unlock()
 	return nil
 }
 
-// stop stops the node, if it runs, and waits for it.
+// stop stops the node, if it runs, waits for it, and lets none start.
 func (a *app) stop() error {
 	a.mu.Lock()
+	a.stopped = true
 	cancel, done := a.cancel, a.done
 	a.cancel, a.done, a.node = nil, nil, nil
 	a.mu.Unlock()

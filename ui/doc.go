@@ -5,19 +5,24 @@
 //
 // The API is written down in API.md. Its guard is the security boundary
 // between the user's node and everything else on the machine: it listens
-// on 127.0.0.1 only, and refuses a request without this run's token (a
-// cookie after the first visit), with a Host header other than its own
-// address (DNS rebinding), with a foreign Origin, without an Origin on
-// anything that writes or upgrades, or that the browser marks cross-site.
-// Every answer carries a Content-Security-Policy that allows only the
-// embedded assets and the same-origin API.
+// on 127.0.0.1 only, and refuses a request without this run's session
+// secret (a cookie bought once with the one-time code in the login link,
+// or a Bearer token), with a Host header other than its own address (DNS
+// rebinding), with a foreign Origin, without an Origin on anything that
+// writes or upgrades, a write that is not JSON, or anything the browser
+// marks cross-site or same-site. Every answer carries a
+// Content-Security-Policy that allows only the embedded assets and the
+// same-origin API.
 //
 // Decisions where the issue was silent:
-//   - The token is new each run unless the launcher passes one in
-//     $DISCORDOPUS_UI_TOKEN (never a flag: flags show in ps), for a
+//   - The session secret is new each run unless the launcher passes one
+//     in $DISCORDOPUS_UI_TOKEN (never a flag: flags show in ps), for a
 //     launcher that keeps a page open across restarts, and for tests.
 //     With --ui-addr fixing the port, an open page then reconnects to a
-//     restarted app and catches up.
+//     restarted app and catches up. The login link is separate and good
+//     for one visit, so a link left in a terminal or a log opens nothing.
+//   - The browser is handed a private file that redirects to the link,
+//     not the link itself: command lines are readable by every user.
 //   - The display name is the user's own; it travels in their invite as
 //     the name a contact sees prefilled, never over the chat protocol.
 //   - Notification choices are stored in the encrypted store, not in a

@@ -33,6 +33,7 @@ func (e event) MarshalJSON() ([]byte, error) {
 // Stream timing.
 const (
 	pingEvery   = 20 * time.Second
+	pongWithin  = 2*pingEvery + writeWithin
 	writeWithin = 10 * time.Second
 	// subscriberBuffer is how far a page may fall behind before it is
 	// dropped; it reconnects and catches up from the API.
@@ -118,7 +119,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 
 	// The page sends nothing; reading notices it close and answers pings.
+	// A page that stops answering our pings is gone after pongWithin.
 	conn.SetReadLimit(4 << 10)
+	conn.SetReadDeadline(time.Now().Add(pongWithin))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(pongWithin)) })
 	gone := make(chan struct{})
 	go func() {
 		defer close(gone)

@@ -14,13 +14,17 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/discordopus/discordopus/node"
 )
 
-// CookieName is the cookie that carries the token after the first visit.
-const CookieName = "discordopus_token"
+// CookiePrefix starts the name of the cookie that carries the session
+// token after the first visit; the port ends it, because browsers share
+// cookies between the ports of one host, and two profiles' pages must not
+// overwrite each other's.
+const CookiePrefix = "discordopus_"
 
 // contentSecurityPolicy allows the embedded assets and the API on the
 // same origin, and nothing else: no inline script, no remote anything.
@@ -36,8 +40,8 @@ type Options struct {
 	// Addr is the loopback address to listen on; "" is 127.0.0.1 on a
 	// random port. Anything not on loopback is refused.
 	Addr string
-	// Token is the secret the page must present; "" makes a random one,
-	// which is the normal case: a new one each run.
+	// Token is the session secret a page or client must present; ""
+	// makes a random one, which is the normal case: a new one each run.
 	Token  string
 	Logger *slog.Logger
 	// Assets are the web UI's files (index.html at the root); nil means
@@ -50,10 +54,14 @@ type Options struct {
 // Server is the desktop app's local web server: the UI, the API, the
 // event stream, and the node they drive.
 type Server struct {
-	o      Options
-	ln     net.Listener
-	port   string
-	token  []byte
+	o     Options
+	ln    net.Listener
+	port  string
+	token []byte // the session secret: the cookie's value, or a Bearer token
+	login struct {
+		sync.Mutex
+		code []byte // the one-time code in URL; nil once it was used
+	}
 	app    *app
 	hub    *hub
 	assets fs.FS
@@ -80,11 +88,9 @@ func New(o Options) (*Server, error) {
 	}
 	token := []byte(o.Token)
 	if len(token) == 0 {
-		b := make([]byte, 32)
-		rand.Read(b)
-		token = []byte(base64.RawURLEncoding.EncodeToString(b))
-	} else if len(token) < 16 {
-		return nil, errors.New("UI token: at least 16 characters")
+		token = randomSecret()
+	} else if len(token) < 32 {
+		return nil, errors.New("UI token: at least 32 characters")
 	}
 	assets := o.Assets
 	if assets == nil {
@@ -96,23 +102,56 @@ func New(o Options) (*Server, error) {
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	s := &Server{o: o, ln: ln, port: port, token: token, assets: assets, log: o.Logger, hub: newHub()}
+	s.login.code = randomSecret()
 	s.app = newApp(o, s.hub)
 	return s, nil
 }
 
-// URL is the address to open: it carries the token, which the server
-// trades for a cookie on the first visit.
+// URL is the address to open. It carries a one-time login code, which
+// the server trades for the session cookie on the first visit: the link
+// may end up in a terminal, a log or a process list, and is worth nothing
+// once used.
 func (s *Server) URL() string {
-	return "http://127.0.0.1:" + s.port + "/?token=" + url.QueryEscape(string(s.token))
+	s.login.Lock()
+	defer s.login.Unlock()
+	if s.login.code == nil {
+		return "http://127.0.0.1:" + s.port + "/"
+	}
+	return "http://127.0.0.1:" + s.port + "/?login=" + url.QueryEscape(string(s.login.code))
+}
+
+// randomSecret is 256 bits, URL-safe.
+func randomSecret() []byte {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return []byte(base64.RawURLEncoding.EncodeToString(b))
+}
+
+// cookieName is this server's session cookie.
+func (s *Server) cookieName() string { return CookiePrefix + s.port }
+
+// useLogin checks a login code and spends it.
+func (s *Server) useLogin(code string) bool {
+	s.login.Lock()
+	defer s.login.Unlock()
+	if s.login.code == nil || subtle.ConstantTimeCompare([]byte(code), s.login.code) != 1 {
+		return false
+	}
+	s.login.code = nil
+	return true
 }
 
 // Addr is the listener's address, host:port.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Token is this run's secret.
+// Token is this run's session secret, for clients that present it as a
+// Bearer token (tests, scripts).
 func (s *Server) Token() string { return string(s.token) }
 
-// Serve serves until ctx ends, then stops the node if one runs.
+// Serve serves until ctx ends (or the listener fails), then stops the
+// node if one runs. It lets requests under way finish first (for up to
+// shutdownWait), so that an unlock in the middle of its key derivation
+// does not start a node after the app stopped.
 func (s *Server) Serve(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           s.Handler(),
@@ -121,19 +160,28 @@ func (s *Server) Serve(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	go s.app.watchNetwork(ctx)
-	stop := context.AfterFunc(ctx, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.hub.close()
-		srv.Shutdown(sctx)
-	})
-	defer stop()
-	err := srv.Serve(s.ln)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(s.ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served: // the listener failed
+	}
+	s.hub.close()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownWait)
+	srv.Shutdown(sctx)
+	cancel()
+	if err == nil {
+		err = <-served
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return errors.Join(err, s.app.stop())
 }
+
+// shutdownWait bounds how long Serve waits for requests under way.
+const shutdownWait = 10 * time.Second
 
 // Handler is the whole server behind its guard.
 func (s *Server) Handler() http.Handler {
@@ -164,19 +212,23 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		origin := r.Header.Get("Origin")
 		write := r.Method != http.MethodGet && r.Method != http.MethodHead
 		upgrade := strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+		site := r.Header.Get("Sec-Fetch-Site") // another port of 127.0.0.1 is "same-site"
 		switch {
 		case origin != "" && !s.ownOrigin(origin),
 			origin == "" && (write || upgrade),
-			r.Header.Get("Sec-Fetch-Site") == "cross-site":
+			site == "cross-site" || site == "same-site":
 			s.refuse(w, r, http.StatusForbidden, "forbidden", "Requests from other sites are refused.")
 			return
+		case write && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json"):
+			s.refuse(w, r, http.StatusUnsupportedMediaType, "bad_request", "The API takes JSON (Content-Type: application/json).")
+			return
 		}
-		if q := r.URL.Query().Get("token"); q != "" && r.Method == http.MethodGet && r.URL.Path == "/" {
-			if !s.validToken(q) {
-				s.refuse(w, r, http.StatusUnauthorized, "unauthorized", "That link is out of date: open DiscordOpus from the link it printed this time.")
+		if code := r.URL.Query().Get("login"); code != "" && r.Method == http.MethodGet && r.URL.Path == "/" {
+			if !s.useLogin(code) {
+				s.refuse(w, r, http.StatusUnauthorized, "unauthorized", "That link was used already or is from another run: start DiscordOpus again to get a new one.")
 				return
 			}
-			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: q, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: string(s.token), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
@@ -207,7 +259,7 @@ func (s *Server) authorized(r *http.Request) bool {
 	if b, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 		return s.validToken(b)
 	}
-	c, err := r.Cookie(CookieName)
+	c, err := r.Cookie(s.cookieName())
 	return err == nil && s.validToken(c.Value)
 }
 

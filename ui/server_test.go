@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -146,12 +148,13 @@ func TestGuard(t *testing.T) {
 		{"a wrong token", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+strings.Repeat("x", 43)) }, 401},
 		{"a wrong cookie", func(r *http.Request) {
 			r.Header.Del("Authorization")
-			r.AddCookie(&http.Cookie{Name: CookieName, Value: "nope"})
+			r.AddCookie(&http.Cookie{Name: a.srv.cookieName(), Value: "nope"})
 		}, 401},
 		{"a foreign Origin", func(r *http.Request) { r.Header.Set("Origin", "http://evil.example") }, 403},
 		{"another port's Origin", func(r *http.Request) { r.Header.Set("Origin", "http://127.0.0.1:1") }, 403},
 		{"a foreign Host (DNS rebinding)", func(r *http.Request) { r.Host = "evil.example:" + a.srv.port }, 403},
 		{"a cross-site fetch", func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") }, 403},
+		{"a fetch from another port", func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "same-site") }, 403},
 	}
 	for _, c := range cases {
 		for _, method := range []string{"GET", "POST"} {
@@ -170,8 +173,14 @@ func TestGuard(t *testing.T) {
 			}
 		}
 	}
-	// A write without an Origin is refused even with the token.
+	// A write that is not JSON is refused: no form can post to the API.
 	req := a.request("POST", "/api/unlock", map[string]string{"passphrase": "x"})
+	req.Header.Set("Content-Type", "text/plain")
+	if got := status(req); got != http.StatusUnsupportedMediaType {
+		t.Errorf("a text/plain POST: %d, want 415", got)
+	}
+	// A write without an Origin is refused even with the token.
+	req = a.request("POST", "/api/unlock", map[string]string{"passphrase": "x"})
 	req.Header.Del("Origin")
 	if got := status(req); got != 403 {
 		t.Errorf("a POST without Origin: %d, want 403", got)
@@ -191,8 +200,13 @@ func TestGuard(t *testing.T) {
 		t.Errorf("CSP %q", csp)
 	}
 
-	// The link trades the token for a cookie and takes it out of the URL.
-	login, _ := http.NewRequest("GET", a.srv.URL(), nil)
+	// The link's one-time code buys the session cookie, once, and leaves
+	// the address bar.
+	link := a.srv.URL()
+	if !strings.Contains(link, "?login=") || strings.Contains(link, a.srv.Token()) {
+		t.Fatalf("the link %q should carry a login code, not the session token", link)
+	}
+	login, _ := http.NewRequest("GET", link, nil)
 	resp, err = noRedirect.Do(login)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +214,7 @@ func TestGuard(t *testing.T) {
 	resp.Body.Close()
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == CookieName {
+		if c.Name == a.srv.cookieName() {
 			cookie = c
 		}
 	}
@@ -213,9 +227,13 @@ func TestGuard(t *testing.T) {
 	if got := status(req); got != 200 {
 		t.Errorf("with the cookie: %d", got)
 	}
-	bad, _ := http.NewRequest("GET", a.base+"/?token=wrong", nil)
+	again, _ := http.NewRequest("GET", link, nil)
+	if got := status(again); got != 401 {
+		t.Errorf("the link used a second time: %d, want 401", got)
+	}
+	bad, _ := http.NewRequest("GET", a.base+"/?login=wrong", nil)
 	if got := status(bad); got != 401 {
-		t.Errorf("a link with a wrong token: %d, want 401", got)
+		t.Errorf("a link with a wrong code: %d, want 401", got)
 	}
 
 	// WebSockets: the page's upgrade works; another origin's, or one
@@ -446,4 +464,79 @@ func networkOf(t *testing.T, a *testApp) Network {
 	var nw Network
 	a.must("GET", "/api/network", nil, &nw)
 	return nw
+}
+
+// A setup whose node cannot start (its port is taken) keeps the identity
+// and the chosen name: the state is locked, and the first unlock that
+// works applies the name.
+func TestSetupKeepsInputWhenStartFails(t *testing.T) {
+	taken, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/" + strconv.Itoa(taken.Addr().(*net.TCPAddr).Port)}
+	dir := t.TempDir()
+	srv, err := New(Options{DataDir: dir, Config: cfg, Logger: discard(), Assets: fstest.MapFS{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	a := &testApp{t: t, srv: srv, base: "http://" + srv.Addr()}
+
+	if status, code := a.call("POST", "/api/setup", map[string]string{"passphrase": "a good passphrase", "display_name": "Dana"}, nil); code != "port_in_use" {
+		t.Fatalf("setup with the port taken: %d %q, want port_in_use", status, code)
+	}
+	var st State
+	a.must("GET", "/api/state", nil, &st)
+	if st.State != StateLocked {
+		t.Fatalf("after a failed start: %q, want locked (the identity exists)", st.State)
+	}
+	if _, code := a.call("POST", "/api/setup", map[string]string{"passphrase": "another one entirely"}, nil); code != "exists" {
+		t.Errorf("a second setup: %q, want exists", code)
+	}
+	taken.Close()
+	a.must("POST", "/api/unlock", map[string]string{"passphrase": "a good passphrase"}, &st)
+	var set Settings
+	a.must("GET", "/api/settings", nil, &set)
+	if st.State != StateRunning || set.DisplayName != "Dana" {
+		t.Errorf("after unlocking: %q, display name %q; want running and Dana", st.State, set.DisplayName)
+	}
+}
+
+// Stopping the app while an unlock derives its key leaves no node behind:
+// the unlock answers that the app is stopping, and the data directory is
+// free for the next run.
+func TestStopDuringUnlock(t *testing.T) {
+	dir := t.TempDir()
+	first := startApp(t, dir)
+	first.must("POST", "/api/setup", map[string]string{"passphrase": "correct horse battery"}, nil)
+	first.stop()
+
+	a := startApp(t, dir)
+	answered := make(chan string, 1)
+	req := a.request("POST", "/api/unlock", map[string]string{"passphrase": "correct horse battery"})
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil { // the server closed first: also fine
+			answered <- ""
+			return
+		}
+		defer resp.Body.Close()
+		var e struct{ Code string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		answered <- e.Code
+	}()
+	time.Sleep(20 * time.Millisecond) // the unlock is in its key derivation
+	a.stop()
+	if code := <-answered; code != "" && code != "stopping" {
+		t.Errorf("the unlock answered %q", code)
+	}
+	// Whatever the unlock did, the data directory is free: a new run
+	// unlocks it.
+	b := startApp(t, dir)
+	b.must("POST", "/api/unlock", map[string]string{"passphrase": "correct horse battery"}, nil)
 }

@@ -36,7 +36,7 @@ func (s *Server) static() http.Handler {
 			s.index(w, r)
 			return
 		}
-		if _, err := fs.Stat(s.assets, name); err != nil {
+		if st, err := fs.Stat(s.assets, name); err != nil || st.IsDir() { // no listings
 			s.index(w, r)
 			return
 		}

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"os"
 	"os/exec"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/discordopus/discordopus/node"
 	"github.com/discordopus/discordopus/ui"
@@ -38,9 +40,11 @@ func (c *command) app(cfg node.Config, dataDir string) error {
 		return err
 	}
 	log := node.NewLogger(cfg, os.Stderr)
+	token := os.Getenv("DISCORDOPUS_UI_TOKEN")
+	os.Unsetenv("DISCORDOPUS_UI_TOKEN") // not for the browser or anything else we start
 	srv, err := ui.New(ui.Options{
 		DataDir: dataDir, Config: cfg, ConfigPath: configPath,
-		Addr: c.af.addr, Token: os.Getenv("DISCORDOPUS_UI_TOKEN"), Logger: log,
+		Addr: c.af.addr, Token: token, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -60,11 +64,45 @@ func (c *command) app(cfg node.Config, dataDir string) error {
 		fmt.Fprintf(c.out, "no window (%v): opening the browser instead\n", err)
 	}
 	if !c.af.noOpen {
-		if err := exec.Command("xdg-open", srv.URL()).Start(); err != nil {
-			fmt.Fprintln(c.out, "could not open a browser: open the address above")
+		if err := openBrowser(srv.URL()); err != nil {
+			fmt.Fprintf(c.out, "could not open a browser (%v): open the address above\n", err)
 		}
 	}
 	return <-served
+}
+
+// openBrowser opens url in the user's browser. It hands the browser a
+// private file that redirects to url, not url itself: a command line is
+// readable by every user of the machine, and the browser's may stay
+// around as long as the browser does.
+func openBrowser(url string) error {
+	dir := os.Getenv("XDG_RUNTIME_DIR")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	f, err := os.CreateTemp(dir, "discordopus-*.html") // 0600
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Long enough for the browser to read it; then nothing remains.
+		time.AfterFunc(time.Minute, func() { os.Remove(f.Name()) })
+	}()
+	page := `<!doctype html><meta charset="utf-8"><meta name="referrer" content="no-referrer">` +
+		`<meta http-equiv="refresh" content="0;url=` + html.EscapeString(url) + `"><title>DiscordOpus</title>`
+	if _, err := f.WriteString(page); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	cmd := exec.Command("xdg-open", f.Name())
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go cmd.Wait()
+	return nil
 }
 
 // errNoDisplay is a desktop build started where there is no display.

@@ -33,7 +33,10 @@ func openWindow(ctx context.Context, url string) error {
 	// instead, and the desktop's notification service shows them.
 	w.Bind("discordopusNotify", func(title, body string) {
 		if path, err := exec.LookPath("notify-send"); err == nil {
-			exec.Command(path, "--app-name=DiscordOpus", "--", title, body).Start()
+			cmd := exec.Command(path, "--app-name=DiscordOpus", "--", title, body)
+			if cmd.Start() == nil {
+				go cmd.Wait()
+			}
 		}
 	})
 	stop := context.AfterFunc(ctx, func() { w.Dispatch(w.Terminate) })

@@ -83,7 +83,7 @@ async function coldStart(boot, browser) {
   t0 = now();
   await app.start();
   const served = now() - t0;
-  await page.goto(app.url);
+  await page.goto(app.url); // the login link, as a person opens it
   await page.getByTestId('unlock-passphrase').fill(PASS);
   const shown = now() - t0;
   await page.getByTestId('unlock-submit').click();
@@ -99,7 +99,7 @@ async function coldStart(boot, browser) {
 async function sendToRendered(pair, browser) {
   const { alice, bob, bobC, aliceC } = pair;
   const page = await browser.newPage();
-  await page.goto(bob.url);
+  await bob.open(page);
   await page.getByTestId('unlock-passphrase').or(page.getByTestId('conversation-list')).first().waitFor({ timeout: 60000 });
   await page.locator(`[data-testid="conversation-item"][data-contact-name="Alice"]`).click();
   await page.getByTestId('composer').waitFor();
@@ -151,7 +151,7 @@ async function scrollConversation(app, browser, name, count) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Performance.enable');
-  await page.goto(app.url);
+  await app.open(page);
   await page.getByTestId('conversation-list').waitFor({ timeout: 60000 });
   await page.locator(`[data-testid="conversation-item"][data-contact-name="${name}"]`).click();
   await page.getByTestId('message').first().waitFor();

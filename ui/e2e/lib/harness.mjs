@@ -1,6 +1,7 @@
 // The harness of the end-to-end tests: real binaries on loopback, Debian's
 // Chromium driven by playwright-core, screenshots kept as artifacts.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -106,23 +107,32 @@ export class App {
     this.token = undefined;
   }
 
-  // start runs the app and resolves with the URL it printed. keepAddress
-  // restarts it on the same port with the same token, as a launcher that
-  // keeps its page open would.
+  // start runs the app and resolves with the login link it printed.
+  // keepAddress restarts it on the same port with the same session token,
+  // as a launcher that keeps its page open would. The session token is
+  // ours (the harness calls the API with it); the link's login code is the
+  // app's, good for one visit.
   async start({ keepAddress = false } = {}) {
+    if (!keepAddress) this.token = randomBytes(32).toString('base64url');
     const env = {
       XDG_CONFIG_HOME: join(this.home, 'config'),
       XDG_DATA_HOME: join(this.home, 'data'),
-      DISCORDOPUS_UI_TOKEN: keepAddress ? this.token : '',
+      DISCORDOPUS_UI_TOKEN: this.token,
     };
     this.proc = new Proc(this.name, [bin('discordopus'), '--no-open', '--ui-addr', keepAddress ? this.uiAddr : '127.0.0.1:0',
       '--listen', '/ip4/127.0.0.1/tcp/0', '--private-addrs', '--mdns=false', '--bootstrap-peer', this.bootAddr], env);
     const [, url] = await this.proc.waitFor(/^DiscordOpus is at (http:\/\/\S+)/);
     this.url = url;
-    const u = new URL(url);
-    this.uiAddr = u.host;
-    this.token = u.searchParams.get('token');
+    this.uiAddr = new URL(url).host;
     return url;
+  }
+
+  // open shows the app in page without spending the login link: it hands
+  // the page's browser context the session cookie the link would buy.
+  async open(page) {
+    const u = new URL(this.url);
+    await page.context().addCookies([{ name: `discordopus_${u.port}`, value: this.token, url: u.origin }]);
+    await page.goto(`${u.origin}/`);
   }
 
   stop() { return this.proc.stop(); }
