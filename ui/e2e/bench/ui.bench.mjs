@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { App, Proc, startBootstrap, launchChromium, removeTemps, bin, tempDir, artifacts } from '../lib/harness.mjs';
+import { App, Proc, api, startBootstrap, launchChromium, removeTemps, bin, tempDir, artifacts } from '../lib/harness.mjs';
 
 const PASS = 'benchmark passphrase, long enough';
 const SENDS = Number(process.env.BENCH_SENDS || 200);
@@ -32,18 +32,6 @@ const rss = (pid) => {
   const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
   return m ? Number(m[1]) / 1024 : NaN;
 };
-
-// api calls an app's API as its page would.
-async function api(app, method, path, body) {
-  const u = new URL(app.url);
-  const res = await fetch(`${u.origin}${path}`, {
-    method, body: body && JSON.stringify(body),
-    headers: { Authorization: `Bearer ${app.token}`, Origin: u.origin, 'Content-Type': 'application/json' },
-  });
-  const out = await res.json();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${out.error}`);
-  return out;
-}
 
 // setupPair makes Alice and Bob, set up and in each other's contacts.
 async function setupPair(boot) {

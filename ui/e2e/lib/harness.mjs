@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
+import { basename, join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -12,8 +12,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const root = resolve(here, '../../..');
 export const bin = (name) => join(root, 'bin', name);
 export const artifacts = join(here, '..', 'artifacts');
-rmSync(artifacts, { recursive: true, force: true }); // each run's pictures only
-mkdirSync(artifacts, { recursive: true });
+mkdirSync(artifacts, { recursive: true }); // `npm test` empties it first
 
 const temps = [];
 export function tempDir(prefix = 'do-e2e-') {
@@ -147,8 +146,34 @@ export async function launchChromium() {
 }
 
 let shot = 0;
-// screenshot keeps a picture of page as a test artifact.
+const suite = basename(process.argv[1] || 'run').replace(/\.[^.]*$/, '').replace(/\.test$/, '');
+// screenshot keeps a picture of page as a test artifact, named after the
+// test file and numbered in order.
 export async function screenshot(page, name) {
   shot++;
-  await page.screenshot({ path: join(artifacts, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: false });
+  await page.screenshot({ path: join(artifacts, `${suite}-${String(shot).padStart(2, '0')}-${name}.png`), fullPage: false });
+}
+
+// api calls an app's API as its page would, with the session token.
+export async function api(app, method, path, body) {
+  const u = new URL(app.url);
+  const res = await fetch(`${u.origin}${path}`, {
+    method, body: body && JSON.stringify(body),
+    headers: { Authorization: `Bearer ${app.token}`, Origin: u.origin, 'Content-Type': 'application/json' },
+  });
+  const out = await res.json();
+  if (!res.ok) throw new Error(`${app.name}: ${method} ${path}: ${res.status} ${out.error}`);
+  return out;
+}
+
+// until polls f (async, returning a truthy value when done) for up to ms.
+export async function until(what, f, ms = 30000) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await f();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not within ${ms} ms`);
 }

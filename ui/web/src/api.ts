@@ -181,11 +181,35 @@ async function request<T>(method: string, path: string, body?: unknown): Promise
     throw err;
   }
   if (res.status === 204) return {} as T;
+  let out: T;
   try {
-    return (await res.json()) as T;
+    out = (await res.json()) as T;
   } catch {
     throw new ApiError(res.status, "bad_response", "DiscordOpus sent an answer this page can't read.");
   }
+  nameContacts(out);
+  return out;
+}
+
+/** shortPeer is how a contact without a name is shown: the end of its PeerID. */
+export function shortPeer(peer: string): string {
+  return "…" + peer.slice(-8);
+}
+
+/**
+ * nameContacts gives every unnamed contact in an answer (a message request
+ * from someone who has not been added) a name to be shown by: the end of
+ * its PeerID, as the terminal client shows it.
+ */
+export function nameContacts(out: unknown): void {
+  const fix = (c: Contact | undefined) => {
+    if (c && !c.name && c.peer) c.name = shortPeer(c.peer);
+  };
+  const o = out as { contact?: Contact; contacts?: Contact[]; conversations?: Conversation[] } | null;
+  if (!o || typeof o !== "object") return;
+  fix(o.contact);
+  o.contacts?.forEach(fix);
+  o.conversations?.forEach((c) => fix(c.contact));
 }
 
 const enc = encodeURIComponent;

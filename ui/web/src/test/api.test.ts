@@ -83,3 +83,23 @@ describe("humanError", () => {
     expect(humanError(new ApiError(409, "whatever", "The server's sentence."), "send")).toBe("The server's sentence.");
   });
 });
+
+describe("nameContacts", () => {
+  it("names unnamed contacts by the end of their PeerID, wherever the answer has them", async () => {
+    const { nameContacts, shortPeer } = await import("../api");
+    const peer = "12D3KooWMFyhLAicrKA3wfwCMMSNo7v9jk5ammQXgtfKXfjC5EPM";
+    const named = { id: "1", peer, name: "Dave" };
+    const out = {
+      contact: { id: "2", peer, name: "" },
+      contacts: [{ id: "3", peer, name: "" }, named],
+      conversations: [{ contact: { id: "4", peer, name: "" }, unread: 1 }],
+    };
+    nameContacts(out);
+    expect(shortPeer(peer)).toBe("…XfjC5EPM");
+    expect(out.contact.name).toBe(shortPeer(peer));
+    expect(out.contacts.map((c) => c.name)).toEqual([shortPeer(peer), "Dave"]);
+    expect(out.conversations[0].contact.name).toBe(shortPeer(peer));
+    nameContacts(null);
+    nameContacts({ state: "running" });
+  });
+});
