@@ -76,6 +76,12 @@ type Config struct {
 	// MailboxMaxBytes bounds the disk the mailbox role may fill with
 	// envelopes; 0 means the default, 1 GiB.
 	MailboxMaxBytes int64 `json:"mailbox_max_bytes,omitempty"`
+	// Relay serves circuit relay v2: peers that cannot be reached directly
+	// (behind strict NATs) reserve a slot here and are reached through it.
+	// Off by default; a community's discordopusd turns it on with --relay.
+	Relay bool `json:"relay,omitempty"`
+	// RelayLimits bound what the relay gives each peer; see RelayLimits.
+	RelayLimits RelayLimits `json:"relay_limits,omitzero"`
 }
 
 // DefaultPort is where each role listens unless configured otherwise.
@@ -234,6 +240,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if _, err := dht.ParseMode(c.DHTMode); err != nil {
+		return err
+	}
+	if err := c.RelayLimits.validate(); err != nil {
 		return err
 	}
 	if c.Metrics != "" {

@@ -29,6 +29,7 @@ type Flags struct {
 	LogLevel     string
 	Metrics      string
 	Mailbox      bool
+	Relay        bool
 }
 
 // Register adds the shared flags to fs.
@@ -43,6 +44,7 @@ func (f *Flags) Register(fs *flag.FlagSet, r Role) {
 	fs.BoolVar(&f.PrivateAddrs, "private-addrs", false, "keep loopback and private addresses in the DHT (LAN-only networks and tests)")
 	fs.StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.Mailbox, "mailbox", DefaultConfig(r).Mailbox, "serve the mailbox role: hold sealed messages for people who are offline")
+	fs.BoolVar(&f.Relay, "relay", DefaultConfig(r).Relay, "serve the relay role: carry encrypted connections for peers that cannot be reached directly")
 	if r == RoleInfrastructure {
 		fs.StringVar(&f.Metrics, "metrics", "", "Prometheus endpoint host:port, \"off\" to disable (default 127.0.0.1:9464)")
 	}
@@ -83,6 +85,8 @@ func (f *Flags) Resolve() (Config, string, error) {
 			cfg.LogLevel = f.LogLevel
 		case "mailbox":
 			cfg.Mailbox = f.Mailbox
+		case "relay":
+			cfg.Relay = f.Relay
 		case "metrics":
 			cfg.Metrics = f.Metrics
 			if f.Metrics == "off" {

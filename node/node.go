@@ -20,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/prometheus/client_golang/prometheus"
@@ -94,6 +95,7 @@ type Node struct {
 	publisher *dht.BundlePublisher
 	chat      *chat.Service
 	mailbox   *mailbox.Server // the mailbox role; nil unless configured
+	relay     *relay.Relay    // the relay role; nil unless configured
 	repairer  *mailbox.Repairer
 	// A desktop's own mailbox: its keys, and the replicated client on two
 	// anonymous hosts, one to deposit and one to drain.
@@ -168,6 +170,17 @@ func New(o Options) (_ *Node, err error) {
 	if o.Config.Mailbox {
 		if err := n.openMailboxRole(); err != nil {
 			return nil, err
+		}
+	}
+	if o.Config.Relay {
+		opts := o.Config.RelayLimits.options()
+		if reg != nil {
+			opts = append(opts, relay.WithMetricsTracer(relay.NewMetricsTracer(relay.WithRegisterer(reg))))
+		}
+		// Started here, not left to libp2p's reachability guess: whoever
+		// turned the role on knows the node is reachable.
+		if n.relay, err = relay.New(n.host, opts...); err != nil {
+			return nil, fmt.Errorf("relay role: %w", err)
 		}
 	}
 	if n.control, err = listenControl(filepath.Join(o.DataDir, controlSocket)); err != nil {
@@ -278,6 +291,9 @@ func (n *Node) Close() error {
 		}
 		if n.metrics != nil {
 			n.metrics.Close()
+		}
+		if n.relay != nil {
+			errs = append(errs, n.relay.Close())
 		}
 		if n.dht != nil {
 			errs = append(errs, n.dht.Close())
