@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/discordopus/discordopus/internal/netlab"
 	"github.com/discordopus/discordopus/internal/proctest"
 )
 
@@ -209,69 +209,28 @@ func TestIDAndPingWithoutRunningNode(t *testing.T) {
 // all find each other on a LAN. The LAN is a veth pair between two network
 // namespaces that the test creates and always removes; nothing leaves them.
 func TestLANDiscoveryMDNS(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces (CI runs as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Fatal("the ip command (iproute2) is missing: .ci/run installs it")
-	}
-	lan := newLAN(t)
+	lab := netlab.New(t)
+	ns, addrs := lab.LAN("a", "b")
 	env := testEnv(t)
 	dirs := []string{t.TempDir(), t.TempDir()}
 	nodes := make([]*proctest.Proc, 2)
 	ids := make([]string, 2)
 	for i, dir := range dirs {
 		initNode(t, env, dir)
-		nodes[i] = proctest.Start(t, env, "ip", "netns", "exec", lan.ns[i], bin("discordopus"), "run",
-			"--data-dir", dir, "--listen", "/ip4/0.0.0.0/tcp/0", "--mdns=true")
+		nodes[i] = proctest.Start(t, env, netlab.Exec(ns[i], bin("discordopus"), "run",
+			"--data-dir", dir, "--listen", "/ip4/0.0.0.0/tcp/0", "--mdns=true")...)
 		ids[i] = nodes[i].WaitFor(t, rePeerID, startupWait)[1]
 	}
 	for i, n := range nodes {
 		n.WaitFor(t, regexp.MustCompile(`^peer connected: `+regexp.QuoteMeta(ids[1-i])), startupWait)
 	}
 	out, _, err := proctest.Run(t, env, bin("discordopus"), "ping", "--data-dir", dirs[0], ids[1])
-	if err != nil || !strings.Contains(out, "/ip4/"+lan.addrs[1]+"/") {
+	if err != nil || !strings.Contains(out, "/ip4/"+addrs[1]+"/") {
 		t.Fatalf("ping across the LAN: %v\n%s", err, out)
 	}
 	for _, n := range nodes {
 		stopClean(t, n)
 	}
-}
-
-// lan is two network namespaces joined by a veth pair.
-type lan struct {
-	ns    [2]string
-	addrs [2]string
-}
-
-func newLAN(t *testing.T) *lan {
-	t.Helper()
-	tag := fmt.Sprintf("do%d", os.Getpid()%100000)
-	l := &lan{
-		ns:    [2]string{tag + "-a", tag + "-b"},
-		addrs: [2]string{"10.213.7.1", "10.213.7.2"},
-	}
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	t.Cleanup(func() {
-		for _, ns := range l.ns {
-			exec.Command("ip", "netns", "del", ns).Run() // also removes its veth end
-		}
-	})
-	for _, ns := range l.ns {
-		ip("netns", "add", ns)
-		ip("-n", ns, "link", "set", "lo", "up")
-	}
-	ip("link", "add", tag+"a", "netns", l.ns[0], "type", "veth", "peer", "name", tag+"b", "netns", l.ns[1])
-	for i, end := range []string{tag + "a", tag + "b"} {
-		ip("-n", l.ns[i], "addr", "add", l.addrs[i]+"/24", "dev", end)
-		ip("-n", l.ns[i], "link", "set", end, "up")
-	}
-	return l
 }
 
 func httpGet(t *testing.T, url string) string {
