@@ -76,6 +76,10 @@ type Config struct {
 	// MailboxMaxBytes bounds the disk the mailbox role may fill with
 	// envelopes; 0 means the default, 1 GiB.
 	MailboxMaxBytes int64 `json:"mailbox_max_bytes,omitempty"`
+	// Relays are relays to reserve a slot at when this node is not
+	// reachable (multiaddrs ending in /p2p/<PeerID>), tried before the
+	// relays found among the DHT servers.
+	Relays []string `json:"relays,omitempty"`
 	// Relay serves circuit relay v2: peers that cannot be reached directly
 	// (behind strict NATs) reserve a slot here and are reached through it.
 	// Off by default; a community's discordopusd turns it on with --relay.
@@ -239,6 +243,9 @@ func (c Config) Validate() error {
 	if _, err := c.BootstrapPeers(); err != nil {
 		return err
 	}
+	if _, err := c.RelayPeers(); err != nil {
+		return err
+	}
 	if _, err := dht.ParseMode(c.DHTMode); err != nil {
 		return err
 	}
@@ -282,20 +289,29 @@ func (c Config) BootstrapPeers() ([]peer.AddrInfo, error) {
 	if c.DefaultBootstrap {
 		list = append(append([]string{}, DefaultBootstrap...), list...)
 	}
+	return parsePeerList("bootstrap", list)
+}
+
+// RelayPeers parses the relay list.
+func (c Config) RelayPeers() ([]peer.AddrInfo, error) { return parsePeerList("relay", c.Relays) }
+
+// parsePeerList reads multiaddrs ending in /p2p/<PeerID> and merges the
+// addresses of each peer; what names the list in errors.
+func parsePeerList(what string, list []string) ([]peer.AddrInfo, error) {
 	addrs := make([]ma.Multiaddr, 0, len(list))
 	for _, s := range list {
 		a, err := ma.NewMultiaddr(strings.TrimSpace(s))
 		if err != nil {
-			return nil, fmt.Errorf("bootstrap address %q is not a valid multiaddr: %w", s, err)
+			return nil, fmt.Errorf("%s address %q is not a valid multiaddr: %w", what, s, err)
 		}
 		if _, err := peer.AddrInfoFromP2pAddr(a); err != nil {
-			return nil, fmt.Errorf("bootstrap address %q must end in /p2p/<PeerID>: %w", s, err)
+			return nil, fmt.Errorf("%s address %q must end in /p2p/<PeerID>: %w", what, s, err)
 		}
 		addrs = append(addrs, a)
 	}
 	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
 	if err != nil {
-		return nil, fmt.Errorf("bootstrap list: %w", err)
+		return nil, fmt.Errorf("%s list: %w", what, err)
 	}
 	return infos, nil
 }

@@ -39,6 +39,7 @@ type controlResponse struct {
 	Peers  []PeerInfo    `json:"peers,omitempty"`
 	Ping   *PingResult   `json:"ping,omitempty"`
 	Chat   *ChatResponse `json:"chat,omitempty"`
+	Doctor *Doctor       `json:"doctor,omitempty"`
 }
 
 // ErrNotRunning means no node answers on the data directory's control socket.
@@ -119,6 +120,9 @@ func (n *Node) handleControl(ctx context.Context, c net.Conn) {
 			var r PingResult
 			r, err = n.Ping(ctx, req.Target, req.Count)
 			resp.Ping = &r
+		case "doctor":
+			d := n.Doctor()
+			resp.Doctor = &d
 		default:
 			resp.Chat, err = n.chatOp(req.Op, req.Chat)
 		}
@@ -173,6 +177,18 @@ func (c *Control) Status() (Status, error) {
 		return Status{}, errors.New("control response: no status")
 	}
 	return *resp.Status, nil
+}
+
+// Doctor asks the running node how it reaches and is reached.
+func (c *Control) Doctor() (Doctor, error) {
+	resp, err := c.call(controlRequest{Op: "doctor"})
+	if err != nil {
+		return Doctor{}, err
+	}
+	if resp.Doctor == nil {
+		return Doctor{}, errors.New("control response: no doctor report")
+	}
+	return *resp.Doctor, nil
 }
 
 // Peers asks the running node for its connected peers.

@@ -37,7 +37,7 @@ var ErrPortInUse = errors.New("listen address already in use")
 // identify and signed peer records carry no loopback or private address, so
 // no DHT server can hand one out. LAN peers still meet through mDNS, which
 // announces the interfaces' own addresses.
-func newHost(r Role, priv crypto.PrivKey, listen []ma.Multiaddr, publicOnly bool, reg prometheus.Registerer) (host.Host, error) {
+func newHost(r Role, priv crypto.PrivKey, listen []ma.Multiaddr, publicOnly bool, reg prometheus.Registerer, extra ...libp2p.Option) (host.Host, error) {
 	if err := checkListenAddrs(listen); err != nil {
 		return nil, err
 	}
@@ -68,6 +68,7 @@ func newHost(r Role, priv crypto.PrivKey, listen []ma.Multiaddr, publicOnly bool
 	if publicOnly {
 		opts = append(opts, libp2p.AddrsFactory(dht.PublicAddrs))
 	}
+	opts = append(opts, extra...)
 	if reg != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(reg))
 	} else {

@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
 	record "github.com/libp2p/go-libp2p-record"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
@@ -94,8 +96,10 @@ type Node struct {
 	prekeys   *keystore.PrekeyStore
 	publisher *dht.BundlePublisher
 	chat      *chat.Service
-	mailbox   *mailbox.Server // the mailbox role; nil unless configured
-	relay     *relay.Relay    // the relay role; nil unless configured
+	mailbox   *mailbox.Server           // the mailbox role; nil unless configured
+	relay     *relay.Relay              // the relay role; nil unless configured
+	nat       natState                  // reachability and hole punches, for doctor
+	self      atomic.Pointer[host.Host] // n.host, for what libp2p calls back early
 	repairer  *mailbox.Repairer
 	// A desktop's own mailbox: its keys, and the replicated client on two
 	// anonymous hosts, one to deposit and one to drain.
@@ -147,9 +151,14 @@ func New(o Options) (_ *Node, err error) {
 	if o.Metrics != nil {
 		reg = o.Metrics
 	}
-	if n.host, err = newHost(o.Role, priv, listen, !o.Config.PrivateAddrs, reg); err != nil {
+	var extra []libp2p.Option
+	if o.Role == RoleDesktop {
+		extra = natOptions(&n.nat, n.relayCandidates, listen)
+	}
+	if n.host, err = newHost(o.Role, priv, listen, !o.Config.PrivateAddrs, reg, extra...); err != nil {
 		return nil, err
 	}
+	n.self.Store(&n.host)
 	bootstrap, _ := o.Config.BootstrapPeers()
 	mode, _ := dht.ParseMode(o.Config.DHTMode)
 	n.dht, err = dht.New(n.host, dht.Options{
@@ -253,6 +262,8 @@ func (n *Node) Serve(ctx context.Context) error {
 		})
 	}
 	serve("dht", n.dht.Serve)
+	serve("reachability", n.watchReachability)
+	serve("identify-watch", n.watchIdentify)
 	if n.store != nil {
 		serve("store", n.store.Serve)
 	}

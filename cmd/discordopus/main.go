@@ -6,6 +6,7 @@
 //	discordopus id        print PeerID, addresses and an invite
 //	discordopus run       start the node and show its status
 //	discordopus peers     list the running node's connected peers
+//	discordopus doctor    how the node reaches and is reached, per contact
 //	discordopus ping P    ping a peer (PeerID, /p2p multiaddr or invite)
 //	discordopus passwd    change the passphrase
 //	discordopus contact   add, list, verify, accept or block contacts
@@ -40,6 +41,7 @@ commands:
   id        print your PeerID, addresses and an invite
   run       start the node and show its status
   peers     list the running node's connected peers
+  doctor    reachability, NAT type, relays, and how each contact is connected
   ping P    ping a peer: a PeerID, a /p2p multiaddr or an invite
   passwd    change the passphrase
 
@@ -78,7 +80,7 @@ type command struct {
 // argsByCommand says how many positional arguments each command takes.
 // Chat commands (-1) check their own.
 var argsByCommand = map[string]int{
-	"app": 0, "init": 0, "id": 0, "run": 0, "peers": 0, "ping": 1, "passwd": 0,
+	"app": 0, "init": 0, "id": 0, "run": 0, "peers": 0, "doctor": 0, "ping": 1, "passwd": 0,
 	"contact": -1, "send": -1, "history": -1, "chat": -1, "settings": -1,
 }
 
@@ -144,6 +146,8 @@ func run(args []string, out io.Writer) error {
 		return c.run(cfg, dataDir)
 	case "peers":
 		return c.peers(dataDir)
+	case "doctor":
+		return c.doctor(dataDir)
 	case "ping":
 		return c.ping(cfg, dataDir, pos[0], count)
 	case "contact":
@@ -303,6 +307,21 @@ func (c *command) peers(dataDir string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.PeerID, p.Addr, p.Direction, p.Latency.Round(time.Microsecond), p.Agent)
 	}
 	return tw.Flush()
+}
+
+// doctor prints the running node's reachability report. It needs a node
+// that has been running a while: a fresh one knows nothing yet.
+func (c *command) doctor(dataDir string) error {
+	ctl, err := node.DialControl(dataDir)
+	if err != nil {
+		return fmt.Errorf("%w: start it with `discordopus run` (or the app), give it a minute, and ask again", err)
+	}
+	d, err := ctl.Doctor()
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(c.out, d.String())
+	return nil
 }
 
 // ping asks the running node, or starts a node for the purpose when none

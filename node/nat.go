@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// How a desktop gets through NATs (see doc.go, "Reachability"):
+//
+//   - AutoNAT (v1 against the infrastructure nodes, v2 per address) tells
+//     whether the node is reachable from the internet.
+//   - When it is not, AutoRelay reserves a slot at a relay: one from the
+//     config's "relays", else a DHT server that offers the relay protocol
+//     (identify says which do). The node's addresses then include the
+//     relay's circuit address, and the DHT hands that out.
+//   - Whoever reaches us through the relay triggers DCUtR: both sides dial
+//     each other's observed public addresses at once, and on most NATs
+//     that punches a hole and the relayed connection is replaced by a
+//     direct one. Behind a symmetric NAT it cannot work; the relay stays.
+//   - UPnP/NAT-PMP asks the home router for a port mapping where it can.
+
+// relayRetry is how soon AutoRelay tries a relay again after it failed
+// (refused, unreachable, or gone); libp2p's default is an hour.
+const relayRetry = 30 * time.Second
+
+// natState is what the node learns about its reachability, for doctor.
+type natState struct {
+	mu           sync.Mutex
+	reachability network.Reachability
+	punches      map[peer.ID]punch // the last hole punch with each peer
+	observed     map[peer.ID]observation
+}
+
+// punch is how the last hole punch with a peer ended.
+type punch struct {
+	at      time.Time
+	success bool
+	err     string
+}
+
+// Trace records hole-punch outcomes (holepunch.EventTracer).
+func (s *natState) Trace(e *holepunch.Event) {
+	var p punch
+	switch ev := e.Evt.(type) {
+	case *holepunch.EndHolePunchEvt:
+		p = punch{success: ev.Success, err: ev.Error}
+	case *holepunch.DirectDialEvt:
+		if !ev.Success {
+			return // a hole punch follows
+		}
+		p = punch{success: true}
+	default:
+		return
+	}
+	p.at = time.Unix(0, e.Timestamp)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.punches == nil {
+		s.punches = map[peer.ID]punch{}
+	}
+	s.punches[e.Remote] = p
+}
+
+func (s *natState) lastPunch(p peer.ID) (punch, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.punches[p]
+	return v, ok
+}
+
+func (s *natState) setReachability(r network.Reachability) {
+	s.mu.Lock()
+	s.reachability = r
+	s.mu.Unlock()
+}
+
+func (s *natState) getReachability() network.Reachability {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reachability
+}
+
+// natOptions are the libp2p options of a desktop's NAT traversal; relays
+// finds relay candidates once the host exists. Port mapping (UPnP,
+// NAT-PMP) is asked of the router only by a node that listens beyond
+// loopback: one that does not has no port to map (and tests on loopback
+// send nothing to the machine's network).
+func natOptions(st *natState, relays autorelay.PeerSource, listen []ma.Multiaddr) []libp2p.Option {
+	opts := []libp2p.Option{
+		libp2p.EnableRelay(),
+		libp2p.EnableHolePunching(holepunch.WithTracer(st)),
+		libp2p.EnableAutoRelayWithPeerSource(relays,
+			autorelay.WithMinCandidates(1), autorelay.WithBootDelay(0),
+			autorelay.WithBackoff(relayRetry), autorelay.WithMinInterval(10*time.Second)),
+		libp2p.EnableAutoNATv2(),
+	}
+	if slices.ContainsFunc(listen, func(a ma.Multiaddr) bool { return !manet.IsIPLoopback(a) }) {
+		opts = append(opts, libp2p.NATPortMap())
+	}
+	return opts
+}
+
+// relayCandidates feeds AutoRelay: the configured relays first, then the
+// peers this node is connected to (its DHT servers, found through the
+// DHT) that offer the relay protocol, as identify told. libp2p may call it
+// before New has stored the host, hence the atomic.
+func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
+	out := make(chan peer.AddrInfo, num)
+	hp := n.self.Load()
+	if hp == nil {
+		close(out)
+		return out
+	}
+	h := *hp
+	go func() {
+		defer close(out)
+		seen := map[peer.ID]bool{}
+		send := func(ai peer.AddrInfo) bool {
+			if seen[ai.ID] || ai.ID == h.ID() {
+				return true
+			}
+			seen[ai.ID] = true
+			select {
+			case out <- ai:
+				return len(seen) < num
+			case <-ctx.Done():
+				return false
+			}
+		}
+		relays, _ := n.cfg.RelayPeers()
+		for _, ai := range relays {
+			if !send(ai) {
+				return
+			}
+		}
+		ps := h.Peerstore()
+		for _, p := range h.Network().Peers() {
+			if ok, _ := ps.SupportsProtocols(p, proto.ProtoIDv2Hop); len(ok) == 0 {
+				continue
+			}
+			if !send(ps.PeerInfo(p)) {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// watchReachability keeps natState's reachability current.
+func (n *Node) watchReachability(ctx context.Context) error {
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-sub.Out():
+			if !ok {
+				return nil
+			}
+			r := e.(event.EvtLocalReachabilityChanged).Reachability
+			n.nat.setReachability(r)
+			n.log.Info("reachability", "is", r)
+		}
+	}
+}
