@@ -257,6 +257,9 @@ type Network struct {
 	DHTReady     bool           `json:"dht_ready"`
 	Bootstrap    []BootstrapRow `json:"bootstrap"`
 	Mailbox      *MailboxRow    `json:"mailbox,omitempty"`
+	// NAT is doctor's report: reachability, the NAT type, relays, and how
+	// each contact is connected, with the reason in plain words.
+	NAT *node.Doctor `json:"nat,omitempty"`
 }
 
 // NetworkPeer is one connected peer.
@@ -300,6 +303,8 @@ func networkView(n *node.Node, cfg node.Config) Network {
 		}
 	}
 	nw.Bootstrap = nonNil(nw.Bootstrap)
+	d := n.Doctor()
+	nw.NAT = &d
 	if m := st.Mailbox; m != nil {
 		nw.Mailbox = &MailboxRow{Holding: m.Holding, Envelopes: m.Envelopes, LastDrainError: m.DrainErr}
 		if !m.LastDrain.IsZero() {
@@ -316,6 +321,6 @@ func (nw Network) fingerprint() []byte {
 		peers = append(peers, p.Peer)
 	}
 	slices.Sort(peers)
-	b, _ := json.Marshal([]any{nw.Addrs, peers, nw.RoutingTable, nw.DHTReady, nw.Bootstrap, nw.Mailbox})
+	b, _ := json.Marshal([]any{nw.Addrs, peers, nw.RoutingTable, nw.DHTReady, nw.Bootstrap, nw.Mailbox, nw.NAT})
 	return b
 }

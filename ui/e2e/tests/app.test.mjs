@@ -183,6 +183,11 @@ test('two people, end to end', async () => {
   await tid(pa, 'network-panel').waitFor();
   const peerID = (await tid(pa, 'network-peer-id').textContent()).trim();
   assert.match(peerID, /^12D3Koo/);
+  // Doctor's view: on loopback Alice and Bob are connected directly.
+  const path = pa.locator('[data-testid="network-contact-path"]', { hasText: 'Bob' });
+  await path.waitFor({ timeout: T });
+  assert.equal(await path.getAttribute('data-path'), 'direct');
+  assert.match(await path.textContent(), /connected directly/);
   await screenshot(pa, 'network');
   await pa.keyboard.press('Escape');
 

@@ -74,8 +74,16 @@ export interface Network {
   routing_table: number;
   dht_ready: boolean;
   bootstrap: BootstrapPeer[];
-  mailbox?: { holding: boolean; last_drain?: string; last_drain_error?: string };
-  nat?: { reachability: string };
+  mailbox?: { holding: boolean; envelopes?: number; last_drain?: string; last_drain_error?: string };
+  /** How this node reaches and is reached (discordopus doctor). */
+  nat?: {
+    reachability: string;
+    nat: string;
+    nat_reason: string;
+    observed?: string[] | null;
+    relays?: string[] | null;
+    contacts?: { name: string; peer: string; path: string; transport?: string; relay?: string; reason: string }[] | null;
+  };
 }
 
 export interface Me {

@@ -53,9 +53,21 @@ export function NetworkPanel() {
               </span>
               {net.nat && (
                 <>
-                  <span className="k">NAT reachability</span>
+                  <span className="k">Reachability</span>
                   <span className="v" data-testid="network-nat">
-                    {net.nat.reachability}
+                    {net.nat.reachability === "public"
+                      ? "Reachable from the internet"
+                      : net.nat.reachability === "private"
+                        ? "Behind a NAT"
+                        : "Not known yet"}
+                  </span>
+                  <span className="k">NAT type</span>
+                  <span className="v" data-testid="network-nat-type" title={net.nat.nat_reason}>
+                    {net.nat.nat} <span className="muted">· {net.nat.nat_reason}</span>
+                  </span>
+                  <span className="k">Relays</span>
+                  <span className="v mono small" data-testid="network-relays">
+                    {net.nat.relays?.length ? net.nat.relays.join(", ") : "No reservation (none needed, or none found yet)"}
                   </span>
                 </>
               )}
@@ -63,13 +75,26 @@ export function NetworkPanel() {
                 <>
                   <span className="k">Mailbox</span>
                   <span className="v" data-testid="network-mailbox">
-                    {net.mailbox.holding ? "Holding messages for you" : "Nothing held"}
+                    {net.mailbox.holding ? `Holding ${net.mailbox.envelopes ?? 0} sealed messages for people who are offline` : "Not holding messages for others"}
                     {net.mailbox.last_drain && <span className="muted"> · last checked {fullTime(ms(net.mailbox.last_drain))}</span>}
                     {net.mailbox.last_drain_error && <span className="error-text"> · {net.mailbox.last_drain_error}</span>}
                   </span>
                 </>
               )}
             </div>
+
+            {!!net.nat?.contacts?.length && (
+              <>
+                <h3>Connections to your contacts</h3>
+                <ul className="small contact-paths" data-testid="network-contact-paths">
+                  {net.nat.contacts.map((c) => (
+                    <li key={c.peer} data-testid="network-contact-path" data-path={c.path}>
+                      <strong>{c.name}</strong>: {c.reason}
+                    </li>
+                  ))}
+                </ul>
+              </>
+            )}
 
             <h3>Listening addresses</h3>
             <ul className="mono small addr-list" data-testid="network-addrs">
