@@ -72,7 +72,7 @@ func (n *Node) Chat() *chat.Service { return n.chat }
 // connected, else the addresses from their invite, else the LAN and the
 // DHT, each within its deadline.
 func (n *Node) connectContact(ctx context.Context, p peer.ID, addrs []string) error {
-	if n.host.Network().Connectedness(p) == network.Connected {
+	if c := n.host.Network().Connectedness(p); c == network.Connected || c == network.Limited { // Limited: relayed
 		return nil
 	}
 	var known []ma.Multiaddr

@@ -170,6 +170,10 @@ const (
 func (n *Node) connect(ctx context.Context, ai peer.AddrInfo, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// A relayed connection is a connection: chat and the mailbox open
+	// their streams over it, and a hole punch replaces it when it can.
+	// Without this, libp2p holds out for a direct one until the timeout.
+	ctx = network.WithAllowLimitedConn(ctx, "discordopus")
 	return n.host.Connect(network.WithDialPeerTimeout(ctx, timeout), ai)
 }
 

@@ -119,11 +119,13 @@ func natCase(t *testing.T, aliceAt, bobAt, want string) {
 	for _, pair := range [][2]*labPeer{{alice, bob}, {bob, alice}} {
 		from, to := pair[0], pair[1]
 		text := fmt.Sprintf("hello %s from %s", to.name, from.name)
+		one := time.Now()
 		cli(from, "send", to.name, text)
 		waitUntil(t, 2*time.Minute, to.name+" receives "+text, func() (bool, string) {
 			h := cli(to, "history", from.name)
 			return strings.Contains(h, text), h
 		})
+		t.Logf("%s: %s → %s in %v", t.Name(), from.name, to.name, time.Since(one).Round(time.Millisecond))
 	}
 	t.Logf("%s: both messages delivered %v after sending", t.Name(), time.Since(sent).Round(time.Millisecond))
 
