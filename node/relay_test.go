@@ -61,6 +61,12 @@ func TestRelayRoleLimits(t *testing.T) {
 	if len(conns) == 0 || !conns[0].Stat().Limited {
 		t.Fatalf("the connection to Alice is not the relayed, limited one: %v", conns)
 	}
+	// The relay carries only what Alice and Bob encrypt for each other:
+	// the relayed connection ran its own security handshake end to end,
+	// authenticated by Alice's key, not the relay's.
+	if k := conns[0].RemotePublicKey(); k == nil || !k.Equals(alice.Peerstore().PubKey(alice.ID())) {
+		t.Errorf("the relayed connection is not authenticated by Alice's key (got %v)", k)
+	}
 
 	// Relayed streams are for protocols that ask for them: another waits
 	// for a direct connection (none comes here).
