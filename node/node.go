@@ -262,7 +262,8 @@ func (n *Node) Serve(ctx context.Context) error {
 		})
 	}
 	serve("dht", n.dht.Serve)
-	serve("nat-watch", n.watchNAT)
+	serve("reachability", n.watchReachability)
+	serve("identify-watch", n.watchIdentify)
 	if n.store != nil {
 		serve("store", n.store.Serve)
 	}
