@@ -18,6 +18,13 @@ const mdnsService = "_discordopus._udp"
 
 const (
 	mdnsDialTimeout = 10 * time.Second
+	// mdnsDialDefer is how long the peer with the larger PeerID waits
+	// before it dials a LAN peer it heard. Two nodes usually hear each
+	// other at the same moment, and libp2p dials TCP from its listening
+	// port: two dials at once meet as one simultaneous-open TCP
+	// connection on which both sides start the handshake as initiator, and
+	// both fail. Waiting lets the smaller PeerID's dial land first.
+	mdnsDialDefer = time.Second
 	// maxLANPeers bounds the LAN address book; past it the peer heard
 	// longest ago makes room.
 	maxLANPeers = 256
@@ -105,7 +112,17 @@ func (n *Node) serveMDNS(ctx context.Context) error {
 // connected to is left alone: its announced addresses are unproven (it may
 // have dialled us), and anyone on the LAN can announce any PeerID.
 func (n *Node) foundOnLAN(ctx context.Context, ai peer.AddrInfo) {
-	if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
+	if ai.ID == n.host.ID() {
+		return
+	}
+	if n.host.ID() > ai.ID {
+		select {
+		case <-time.After(mdnsDialDefer):
+		case <-ctx.Done():
+			return
+		}
+	}
+	if n.host.Network().Connectedness(ai.ID) == network.Connected {
 		return
 	}
 	dctx, cancel := context.WithTimeout(ctx, mdnsDialTimeout)

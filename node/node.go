@@ -383,29 +383,33 @@ type PeerEvent struct {
 	Total     int // connected peers after the event
 }
 
-// WatchPeers calls f for every peer that connects or disconnects until ctx
-// ends.
+// WatchPeers calls f, from its own goroutine, for every peer that
+// connects or disconnects until ctx ends. It subscribes before it returns,
+// so a caller that watches before Serve misses no peer that Serve brings.
 func (n *Node) WatchPeers(ctx context.Context, f func(PeerEvent)) error {
 	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
 		return fmt.Errorf("watch peers: %w", err)
 	}
-	defer sub.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-sub.Out():
-			if !ok {
-				return nil
-			}
-			ev := e.(event.EvtPeerConnectednessChanged)
-			switch ev.Connectedness {
-			case network.Connected, network.NotConnected:
-				f(PeerEvent{Peer: ev.Peer, Connected: ev.Connectedness == network.Connected, Total: len(n.host.Network().Peers())})
+	go func() {
+		defer sub.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				ev := e.(event.EvtPeerConnectednessChanged)
+				switch ev.Connectedness {
+				case network.Connected, network.NotConnected:
+					f(PeerEvent{Peer: ev.Peer, Connected: ev.Connectedness == network.Connected, Total: len(n.host.Network().Peers())})
+				}
 			}
 		}
-	}
+	}()
+	return nil
 }
 
 // shutdownTimeout bounds how long the metrics server may take to stop.

@@ -257,13 +257,16 @@ func (c *command) run(cfg node.Config, dataDir string) error {
 	case s.Bootstrap == 0:
 		fmt.Fprintln(c.out, "no bootstrap peers and mDNS off: waiting for peers to connect to us")
 	}
-	go n.WatchPeers(ctx, func(e node.PeerEvent) {
+	err = n.WatchPeers(ctx, func(e node.PeerEvent) {
 		verb := "connected"
 		if !e.Connected {
 			verb = "disconnected"
 		}
 		fmt.Fprintf(c.out, "peer %s: %s (%d connected)\n", verb, e.Peer, e.Total)
 	})
+	if err != nil {
+		return err
+	}
 	go func() {
 		select {
 		case <-n.DHT().Ready():
