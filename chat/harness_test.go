@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/discordopus/discordopus/e2e"
+	"github.com/discordopus/discordopus/internal/poll"
 	"github.com/discordopus/discordopus/keystore"
 	"github.com/discordopus/discordopus/store"
 )
@@ -299,17 +300,7 @@ func befriend(t testing.TB, a, b *user, aName, bName string) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v (%s)", what, d, last)
+	poll.Until(t, d, 10*time.Millisecond, what, cond)
 }
 
 // waitState waits until the message's state at its sender is want.

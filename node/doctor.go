@@ -1,17 +1,14 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // Doctor is what `discordopus doctor` and the UI show about how this node
@@ -51,30 +48,6 @@ const maxObservers = 32
 type observation struct {
 	addr ma.Multiaddr
 	at   time.Time
-}
-
-// watchIdentify records the address each peer saw us at.
-func (n *Node) watchIdentify(ctx context.Context) error {
-	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e, ok := <-sub.Out():
-			if !ok {
-				return nil
-			}
-			id := e.(event.EvtPeerIdentificationCompleted)
-			if id.ObservedAddr == nil || !manet.IsPublicAddr(id.ObservedAddr) || isRelayed(id.ObservedAddr) {
-				continue
-			}
-			n.nat.observe(id.Peer, id.ObservedAddr)
-		}
-	}
 }
 
 func (s *natState) observe(p peer.ID, a ma.Multiaddr) {

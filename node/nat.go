@@ -158,9 +158,12 @@ func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInf
 	return out
 }
 
-// watchReachability keeps natState's reachability current.
-func (n *Node) watchReachability(ctx context.Context) error {
-	sub, err := n.host.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
+// watchNAT keeps natState current: the reachability AutoNAT finds, and
+// the public address each peer saw us at (identify), for doctor's guess.
+func (n *Node) watchNAT(ctx context.Context) error {
+	sub, err := n.host.EventBus().Subscribe([]any{
+		new(event.EvtLocalReachabilityChanged), new(event.EvtPeerIdentificationCompleted),
+	})
 	if err != nil {
 		return err
 	}
@@ -173,9 +176,15 @@ func (n *Node) watchReachability(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			r := e.(event.EvtLocalReachabilityChanged).Reachability
-			n.nat.setReachability(r)
-			n.log.Info("reachability", "is", r)
+			switch e := e.(type) {
+			case event.EvtLocalReachabilityChanged:
+				n.nat.setReachability(e.Reachability)
+				n.log.Info("reachability", "is", e.Reachability)
+			case event.EvtPeerIdentificationCompleted:
+				if a := e.ObservedAddr; a != nil && manet.IsPublicAddr(a) && !isRelayed(a) {
+					n.nat.observe(e.Peer, a)
+				}
+			}
 		}
 	}
 }

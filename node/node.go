@@ -262,8 +262,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		})
 	}
 	serve("dht", n.dht.Serve)
-	serve("reachability", n.watchReachability)
-	serve("identify-watch", n.watchIdentify)
+	serve("nat-watch", n.watchNAT)
 	if n.store != nil {
 		serve("store", n.store.Serve)
 	}

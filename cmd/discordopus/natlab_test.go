@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/discordopus/discordopus/internal/netlab"
+	"github.com/discordopus/discordopus/internal/poll"
 	"github.com/discordopus/discordopus/internal/proctest"
 )
 
@@ -151,15 +152,5 @@ func natCase(t *testing.T, aliceAt, bobAt, want string) {
 // waitUntil polls cond every half second until it holds or d passes.
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v; last:\n%s", what, d, last)
+	poll.Until(t, d, 500*time.Millisecond, what, cond)
 }

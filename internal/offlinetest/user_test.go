@@ -20,6 +20,7 @@ import (
 	"github.com/discordopus/discordopus/chat"
 	"github.com/discordopus/discordopus/dht"
 	"github.com/discordopus/discordopus/e2e"
+	"github.com/discordopus/discordopus/internal/poll"
 	"github.com/discordopus/discordopus/keystore"
 	"github.com/discordopus/discordopus/mailbox"
 	"github.com/discordopus/discordopus/node"
@@ -328,15 +329,5 @@ func (u *user) incoming(contact string) []chat.Message {
 // waitFor polls cond until it holds or d passes.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	var last string
-	for time.Now().Before(deadline) {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v (%s)", what, d, last)
+	poll.Until(t, d, 5*time.Millisecond, what, cond)
 }
