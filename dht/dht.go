@@ -123,8 +123,11 @@ func New(h host.Host, o Options) (*DHT, error) {
 		kad.Mode(o.Mode.kad()),
 		kad.Validator(validator),
 		kad.RoutingTableRefreshPeriod(o.RefreshInterval),
-		kad.DisableProviders(), // we route to peers and records, never content
 	}
+	// Provider records only for our services (see services.go): we route
+	// to peers and records, never content.
+	store, popts := providerOptions()
+	kopts = append(kopts, kad.ProviderDatastore(store), kad.ProviderManagerOpts(popts...))
 	if !o.AllowPrivateAddrs {
 		kopts = append(kopts,
 			kad.AddressFilter(PublicAddrs),

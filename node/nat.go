@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/discordopus/discordopus/dht"
 )
 
 // How a desktop gets through NATs (see doc.go, "Reachability"):
@@ -113,9 +115,10 @@ func natOptions(st *natState, relays autorelay.PeerSource, listen []ma.Multiaddr
 }
 
 // relayCandidates feeds AutoRelay: the configured relays first, then the
-// peers this node is connected to (its DHT servers, found through the
-// DHT) that offer the relay protocol, as identify told. libp2p may call it
-// before New has stored the host, hence the atomic.
+// peers this node is connected to (its DHT servers) that offer the relay
+// protocol, as identify told, then the relays that advertise themselves
+// in the DHT. libp2p may call it before New has stored the host, hence
+// the atomic.
 func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInfo {
 	out := make(chan peer.AddrInfo, num)
 	hp := n.self.Load()
@@ -151,6 +154,11 @@ func (n *Node) relayCandidates(ctx context.Context, num int) <-chan peer.AddrInf
 				continue
 			}
 			if !send(ps.PeerInfo(p)) {
+				return
+			}
+		}
+		for _, ai := range n.dht.FindService(ctx, dht.ServiceRelay, num) {
+			if !send(ai) {
 				return
 			}
 		}

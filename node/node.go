@@ -158,7 +158,6 @@ func New(o Options) (_ *Node, err error) {
 	if n.host, err = newHost(o.Role, priv, listen, !o.Config.PrivateAddrs, reg, extra...); err != nil {
 		return nil, err
 	}
-	n.self.Store(&n.host)
 	bootstrap, _ := o.Config.BootstrapPeers()
 	mode, _ := dht.ParseMode(o.Config.DHTMode)
 	n.dht, err = dht.New(n.host, dht.Options{
@@ -171,6 +170,7 @@ func New(o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.self.Store(&n.host) // after the DHT: relayCandidates uses both
 	if n.keys != nil {
 		if err := n.openChat(); err != nil {
 			return nil, err
@@ -276,6 +276,9 @@ func (n *Node) Serve(ctx context.Context) error {
 		serve("chat", n.chat.Serve)
 		serve("mailbox-drain", n.drainMailbox)
 		serve("anonymous-dht", n.serveAnonymous)
+	}
+	if n.relay != nil {
+		serve("relay-advertise", n.advertiseRelay)
 	}
 	if n.cfg.MDNS {
 		serve("mdns", n.serveMDNS)

@@ -1,12 +1,52 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+
+	"github.com/discordopus/discordopus/dht"
 )
+
+// advertiseRetry is the first wait after a failed advertisement; it doubles
+// up to advertiseRetryMax.
+const (
+	advertiseRetry    = 30 * time.Second
+	advertiseRetryMax = 10 * time.Minute
+)
+
+// advertiseRelay tells the DHT that this node relays, once it has joined
+// and then every dht.AdvertiseInterval, so that desktops find it without
+// having it in their config (see relayCandidates).
+func (n *Node) advertiseRelay(ctx context.Context) error {
+	select {
+	case <-n.dht.Ready():
+	case <-ctx.Done():
+		return nil
+	}
+	retry := advertiseRetry
+	for {
+		wait := dht.AdvertiseInterval
+		if err := n.dht.Advertise(ctx, dht.ServiceRelay); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			n.log.Warn("could not advertise the relay in the DHT; retrying", "in", retry, "err", err)
+			wait, retry = retry, min(2*retry, advertiseRetryMax)
+		} else {
+			n.log.Info("relay advertised in the DHT")
+			retry = advertiseRetry
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
 
 // RelayLimits bound what the relay role (circuit relay v2) gives each
 // peer it relays for. libp2p's defaults (2 minutes and 128 KiB per relayed

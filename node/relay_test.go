@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/discordopus/discordopus/dht"
 )
 
 const echoProtocol = "/discordopus/test/echo"
@@ -145,5 +148,63 @@ func TestRelayLimitsConfig(t *testing.T) {
 	}
 	if _, err := parseConfig([]byte(`{"relay_limits": {"circuit_duration": 90}}`), "config.json", RoleInfrastructure); err == nil {
 		t.Error("a number for a duration was accepted")
+	}
+}
+
+// A relay advertises itself in the DHT, and a desktop that was told of no
+// relay and is not connected to it gets it from the DHT as a candidate for
+// a reservation.
+func TestRelayFoundThroughDHT(t *testing.T) {
+	infra := func(relay bool, boot ...*Node) *Node {
+		cfg := testConfig()
+		cfg.Relay = relay
+		for _, b := range boot {
+			cfg.Bootstrap = append(cfg.Bootstrap, b.Status().Addrs[0])
+		}
+		n, err := New(infraOptions(t, cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve(t, n)
+		return n
+	}
+	boot := infra(false)
+	others := []*Node{infra(false, boot), infra(false, boot)}
+	relay := infra(true, boot)
+	cfg := testConfig()
+	cfg.Bootstrap = []string{boot.Status().Addrs[0]}
+	desk, err := New(Options{Role: RoleDesktop, DataDir: newDesktopDir(t), Config: cfg, Passphrase: passphrase(testPassphrase), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, desk)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, n := range append(others, desk) {
+		select {
+		case <-n.DHT().Ready():
+		case <-ctx.Done():
+			t.Fatal("the DHT never became ready")
+		}
+	}
+	// Advertised once the relay joined; a lookup finds it from then on.
+	for len(desk.DHT().FindService(ctx, dht.ServiceRelay, 4)) == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the relay never appeared in the DHT")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	desk.Host().Network().ClosePeer(relay.ID())
+	var got []peer.ID
+	for ai := range desk.relayCandidates(ctx, 8) {
+		got = append(got, ai.ID)
+	}
+	if !slices.Contains(got, relay.ID()) {
+		t.Fatalf("relay candidates %v lack the advertised relay %s", got, relay.ID())
+	}
+	for _, n := range append(others, boot) {
+		if slices.Contains(got, n.ID()) {
+			t.Errorf("%s is a candidate but runs no relay", n.ID())
+		}
 	}
 }
