@@ -168,5 +168,5 @@ func (s *serviceStore) Batch(context.Context) (ds.Batch, error) { return storeBa
 type storeBatch struct{ s *serviceStore }
 
 func (b storeBatch) Put(ctx context.Context, k ds.Key, v []byte) error { return b.s.Put(ctx, k, v) }
-func (b storeBatch) Delete(ctx context.Context, k ds.Key) error         { return b.s.Delete(ctx, k) }
-func (b storeBatch) Commit(context.Context) error                       { return nil }
+func (b storeBatch) Delete(ctx context.Context, k ds.Key) error        { return b.s.Delete(ctx, k) }
+func (b storeBatch) Commit(context.Context) error                      { return nil }
