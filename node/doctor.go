@@ -15,12 +15,15 @@ import (
 // reaches and is reached: plain facts, and per contact the connection in
 // use with the reason in plain words.
 type Doctor struct {
-	Reachability string          `json:"reachability"` // public, private or unknown
-	NAT          string          `json:"nat"`          // a guess: none, cone, symmetric, unknown
-	NATReason    string          `json:"nat_reason"`
-	Addrs        []string        `json:"addrs"`    // what the node tells others
-	Observed     []string        `json:"observed"` // its public address as peers saw it
-	Relays       []string        `json:"relays"`   // relays holding a reservation for it
+	Reachability string   `json:"reachability"` // public, private or unknown
+	NAT          string   `json:"nat"`          // a guess: none, cone, symmetric, unknown
+	NATReason    string   `json:"nat_reason"`
+	Addrs        []string `json:"addrs"`    // what the node tells others
+	Observed     []string `json:"observed"` // its public address as peers saw it
+	Relays       []string `json:"relays"`   // relays holding a reservation for it
+	// RelayProblem says why no relay holds a reservation, when the last
+	// request for one failed.
+	RelayProblem string          `json:"relay_problem,omitempty"`
 	Bootstrap    []BootstrapPath `json:"bootstrap"`
 	Contacts     []ContactPath   `json:"contacts,omitempty"`
 }
@@ -38,6 +41,7 @@ type ContactPath struct {
 	Path      string `json:"path"`                // direct, hole-punched, relayed, none
 	Transport string `json:"transport,omitempty"` // QUIC or TCP
 	Relay     string `json:"relay,omitempty"`     // the relay's PeerID when relayed
+	Cut       bool   `json:"cut,omitempty"`       // not connected since a relay cut the connection
 	Reason    string `json:"reason"`
 }
 
@@ -167,6 +171,10 @@ func (n *Node) Doctor() Doctor {
 			}
 		}
 	}
+	if try := n.nat.lastReservation(); try.err != nil && len(d.Relays) == 0 {
+		d.RelayProblem = fmt.Sprintf("No relay slot: %s (at %s). Trying other relays; people behind strict NATs may reach you only through your mailbox until then.",
+			reservationProblem(try.err), try.at.Format(time.TimeOnly))
+	}
 	for _, ai := range n.dht.Bootstrap() {
 		d.Bootstrap = append(d.Bootstrap, BootstrapPath{Peer: ai.ID.String(), Connected: n.host.Network().Connectedness(ai.ID) == network.Connected})
 	}
@@ -221,6 +229,12 @@ func (n *Node) contactPath(name string, p peer.ID, natGuess string) ContactPath 
 		}
 	default:
 		cp.Reason = fmt.Sprintf("Not connected to %s now. Messages to %s wait in their mailbox until one of you reaches the other.", name, name)
+		if c, ok := n.nat.lastCut(p); ok {
+			cp.Relay, cp.Cut = c.relay, true
+			cp.Reason = fmt.Sprintf("The relayed connection to %s through relay %s was cut at %s: a relay ends a connection at its limits on time and data, or it went away. "+
+				"Reconnecting when there is something to send; until then messages to %s wait in their mailbox.",
+				name, shortID(c.relay), c.at.Format(time.TimeOnly), name)
+		}
 	}
 	return cp
 }
@@ -245,6 +259,9 @@ func (d Doctor) String() string {
 	}
 	if len(d.Relays) == 0 {
 		fmt.Fprintln(&b, "relay reservations: none")
+	}
+	if d.RelayProblem != "" {
+		fmt.Fprintf(&b, "relay problem: %s\n", d.RelayProblem)
 	}
 	for _, r := range d.Relays {
 		fmt.Fprintf(&b, "relay reservation: %s\n", r)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -11,10 +12,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/discordopus/discordopus/dht"
 )
@@ -43,6 +47,100 @@ type natState struct {
 	reachability network.Reachability
 	punches      map[peer.ID]punch // the last hole punch with each peer
 	observed     map[peer.ID]observation
+	cuts         map[peer.ID]cut // relayed connections that closed, leaving none
+	reservation  reservationTry  // AutoRelay's last reservation request
+}
+
+// maxCuts bounds the cut circuits remembered; the oldest makes room.
+const maxCuts = 256
+
+// cut is a relayed connection that closed while it was the only
+// connection to its peer: the relay ended it (its limits on time and
+// data) or went away. Doctor tells the user until they reconnect.
+type cut struct {
+	at    time.Time
+	relay string
+}
+
+// reservationTry is how AutoRelay's last request for a relay slot ended.
+type reservationTry struct {
+	at  time.Time
+	err error
+}
+
+// watchCircuits records relayed connections that close leaving the peer
+// unreachable, and logs them: the user is told in doctor and the UI.
+func (n *Node) watchCircuits() {
+	n.host.Network().Notify(&network.NotifyBundle{DisconnectedF: func(net network.Network, c network.Conn) {
+		if !isRelayed(c.RemoteMultiaddr()) || len(net.ConnsToPeer(c.RemotePeer())) > 0 {
+			return
+		}
+		relay := relayOf(c.RemoteMultiaddr())
+		n.nat.cutCircuit(c.RemotePeer(), relay, time.Now())
+		n.log.Warn("the relayed connection to a peer was cut; reconnecting when there is something to send", "peer", c.RemotePeer(), "relay", relay)
+	}})
+}
+
+func (s *natState) cutCircuit(p peer.ID, relay string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cuts == nil {
+		s.cuts = map[peer.ID]cut{}
+	}
+	if _, ok := s.cuts[p]; !ok && len(s.cuts) >= maxCuts {
+		var oldest peer.ID
+		for id, c := range s.cuts {
+			if oldest == "" || c.at.Before(s.cuts[oldest].at) {
+				oldest = id
+			}
+		}
+		delete(s.cuts, oldest)
+	}
+	s.cuts[p] = cut{at: at, relay: relay}
+}
+
+func (s *natState) lastCut(p peer.ID) (cut, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cuts[p]
+	return c, ok
+}
+
+// reservationTracer hears how AutoRelay's reservation requests end; the
+// rest goes to libp2p's own tracer.
+type reservationTracer struct {
+	autorelay.MetricsTracer
+	st *natState
+}
+
+func (t reservationTracer) ReservationRequestFinished(refresh bool, err error) {
+	t.st.mu.Lock()
+	t.st.reservation = reservationTry{at: time.Now(), err: err}
+	t.st.mu.Unlock()
+	t.MetricsTracer.ReservationRequestFinished(refresh, err)
+}
+
+func (s *natState) lastReservation() reservationTry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reservation
+}
+
+// reservationProblem says in plain words why a relay slot was not had.
+func reservationProblem(err error) string {
+	var re client.ReservationError
+	if !errors.As(err, &re) {
+		return "the relay could not be reached (" + err.Error() + ")"
+	}
+	switch re.Status {
+	case pbv2.Status_RESERVATION_REFUSED:
+		return "the relay refused a reservation (it is full, or holds as many as it allows from your address)"
+	case pbv2.Status_RESOURCE_LIMIT_EXCEEDED:
+		return "the relay is at its limits"
+	case pbv2.Status_PERMISSION_DENIED:
+		return "the relay does not relay for you"
+	}
+	return "the relay could not be reached (" + re.Reason + ")"
 }
 
 // punch is how the last hole punch with a peer ended.
@@ -99,13 +197,18 @@ func (s *natState) getReachability() network.Reachability {
 // NAT-PMP) is asked of the router only by a node that listens beyond
 // loopback: one that does not has no port to map (and tests on loopback
 // send nothing to the machine's network).
-func natOptions(st *natState, relays autorelay.PeerSource, listen []ma.Multiaddr) []libp2p.Option {
+func natOptions(st *natState, relays autorelay.PeerSource, listen []ma.Multiaddr, reg prometheus.Registerer) []libp2p.Option {
+	if reg == nil {
+		reg = prometheus.NewRegistry() // the tracer's metrics go nowhere
+	}
+	tracer := reservationTracer{autorelay.NewMetricsTracer(autorelay.WithRegisterer(reg)), st}
 	opts := []libp2p.Option{
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(holepunch.WithTracer(st)),
 		libp2p.EnableAutoRelayWithPeerSource(relays,
 			autorelay.WithMinCandidates(1), autorelay.WithBootDelay(0),
-			autorelay.WithBackoff(relayRetry), autorelay.WithMinInterval(10*time.Second)),
+			autorelay.WithBackoff(relayRetry), autorelay.WithMinInterval(10*time.Second),
+			autorelay.WithMetricsTracer(tracer)),
 		libp2p.EnableAutoNATv2(),
 	}
 	if slices.ContainsFunc(listen, func(a ma.Multiaddr) bool { return !manet.IsIPLoopback(a) }) {

@@ -153,10 +153,13 @@ func New(o Options) (_ *Node, err error) {
 	}
 	var extra []libp2p.Option
 	if o.Role == RoleDesktop {
-		extra = natOptions(&n.nat, n.relayCandidates, listen)
+		extra = natOptions(&n.nat, n.relayCandidates, listen, reg)
 	}
 	if n.host, err = newHost(o.Role, priv, listen, !o.Config.PrivateAddrs, reg, extra...); err != nil {
 		return nil, err
+	}
+	if o.Role == RoleDesktop {
+		n.watchCircuits()
 	}
 	bootstrap, _ := o.Config.BootstrapPeers()
 	mode, _ := dht.ParseMode(o.Config.DHTMode)

@@ -24,12 +24,14 @@ const echoProtocol = "/discordopus/test/echo"
 
 // A relay node carries a circuit between two peers that reserved and
 // dialled through it, within its limits: past the configured bytes the
-// relayed connection is cut, and the peers see their stream fail.
+// relayed connection is cut, the peers see their stream fail, and a
+// desktop's doctor tells its user. It grants one reservation per IP
+// address here, and refuses a second in words the user understands.
 func TestRelayRoleLimits(t *testing.T) {
 	cfg := testConfig()
 	cfg.DHTMode = "server"
 	cfg.Relay = true
-	cfg.RelayLimits = RelayLimits{CircuitBytes: 64 << 10}
+	cfg.RelayLimits = RelayLimits{CircuitBytes: 64 << 10, ReservationsPerIP: 1}
 	cfg.Metrics = "127.0.0.1:0"
 	o := infraOptions(t, cfg)
 	o.Metrics = newRegistry()
@@ -40,7 +42,13 @@ func TestRelayRoleLimits(t *testing.T) {
 	serve(t, r)
 	relayInfo := peer.AddrInfo{ID: r.ID(), Addrs: r.Host().Addrs()}
 
-	alice, bob := relayClient(t), relayClient(t)
+	alice := relayClient(t)
+	bobNode, err := New(Options{Role: RoleDesktop, DataDir: newDesktopDir(t), Config: testConfig(), Passphrase: passphrase(testPassphrase), Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, bobNode)
+	bob := bobNode.Host()
 	alice.SetStreamHandler(echoProtocol, func(s network.Stream) {
 		defer s.Close()
 		io.Copy(s, s)
@@ -52,6 +60,15 @@ func TestRelayRoleLimits(t *testing.T) {
 	}
 	if _, err := client.Reserve(ctx, alice, relayInfo); err != nil {
 		t.Fatalf("reservation: %v", err)
+	}
+	// All of us are on 127.0.0.1: a second reservation from it is refused.
+	carol := relayClient(t)
+	if err := carol.Connect(ctx, relayInfo); err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.Reserve(ctx, carol, relayInfo)
+	if err == nil || !strings.Contains(reservationProblem(err), "refused") {
+		t.Errorf("a reservation past the per-IP limit: %v (%v)", err, reservationProblem(err))
 	}
 	circuit := ma.StringCast("/p2p/" + r.ID().String() + "/p2p-circuit")
 	if err := bob.Connect(ctx, relayInfo); err != nil {
@@ -103,6 +120,15 @@ func TestRelayRoleLimits(t *testing.T) {
 		t.Fatal("256 KiB went through a relay limited to 64 KiB per circuit")
 	}
 	t.Logf("the relay cut the circuit: %v", failed)
+	for {
+		if cp := bobNode.contactPath("Alice", alice.ID(), "cone"); strings.Contains(cp.Reason, "was cut") && cp.Relay == r.ID().String() {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("doctor does not tell that the circuit was cut: %+v", bobNode.contactPath("Alice", alice.ID(), "cone"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// The relay reports what it does.
 	body := httpGet(t, "http://"+r.MetricsAddr()+"/metrics")

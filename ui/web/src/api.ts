@@ -82,8 +82,23 @@ export interface Network {
     nat_reason: string;
     observed?: string[] | null;
     relays?: string[] | null;
-    contacts?: { name: string; peer: string; path: string; transport?: string; relay?: string; reason: string }[] | null;
+    /** Why no relay holds a reservation, when the last request failed. */
+    relay_problem?: string;
+    contacts?: ContactPath[] | null;
   };
+}
+
+/** How this node is connected to one contact, with the reason in plain words. */
+export interface ContactPath {
+  name: string;
+  peer: string;
+  /** direct, hole-punched, relayed or none */
+  path: string;
+  transport?: string;
+  relay?: string;
+  /** Not connected since a relay cut the connection. */
+  cut?: boolean;
+  reason: string;
 }
 
 export interface Me {

@@ -11,6 +11,23 @@ import { MessageList } from "./MessageList";
 import { Spinner } from "./Screens";
 import { VerifiedBadge } from "./VerifiedBadge";
 
+/** How we are connected to the contact now: direct, hole-punched, relayed,
+ * or cut by a relay; the reason in plain words is its tooltip. */
+export function ConnectionChip({ peer }: { peer: string }) {
+  const path = useModel((m) => m.network?.nat?.contacts?.find((c) => c.peer === peer));
+  if (!path) return null;
+  const label = path.cut
+    ? "Relay cut · reconnecting"
+    : ({ direct: "Direct", "hole-punched": "Direct · hole-punched", relayed: "Relayed", none: "Offline" } as Record<string, string>)[path.path] ?? path.path;
+  const tone = path.cut ? "warn" : path.path === "relayed" ? "relayed" : path.path === "none" ? "off" : "on";
+  return (
+    <span className={`conn-chip ${tone}`} data-testid="conversation-path" data-path={path.path} data-cut={path.cut ? "true" : "false"} title={path.reason} role="status">
+      {label}
+      {path.transport ? ` · ${path.transport}` : ""}
+    </span>
+  );
+}
+
 /** The open conversation: header, banners, messages, typing line and composer. */
 export function MessagePane({ contact }: { contact: Contact }) {
   const id = contact.id;
@@ -67,6 +84,7 @@ export function MessagePane({ contact }: { contact: Contact }) {
         <span className="pane-peer" title={contact.peer}>
           {contact.peer.slice(0, 8)}…{contact.peer.slice(-6)}
         </span>
+        <ConnectionChip peer={contact.peer} />
         <span className="spacer" />
         <button
           type="button"

@@ -68,6 +68,12 @@ export function NetworkPanel() {
                   <span className="k">Relays</span>
                   <span className="v mono small" data-testid="network-relays">
                     {net.nat.relays?.length ? net.nat.relays.join(", ") : "No reservation (none needed, or none found yet)"}
+                    {net.nat.relay_problem && (
+                      <span className="warn-text" data-testid="network-relay-problem">
+                        {" "}
+                        · {net.nat.relay_problem}
+                      </span>
+                    )}
                   </span>
                 </>
               )}

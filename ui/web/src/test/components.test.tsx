@@ -10,6 +10,7 @@ import { store } from "../store";
 import { initialModel } from "../model";
 import { MessageRow } from "../components/MessageRow";
 import { ConversationList } from "../components/ConversationList";
+import { ConnectionChip } from "../components/MessagePane";
 import { buildRows } from "../lib/grouping";
 import { conversation, msg } from "./fixtures";
 
@@ -209,5 +210,38 @@ describe("ConversationList", () => {
     expect(items[1].getAttribute("data-contact-id")).toBe("a");
     expect(items[1].querySelector('[data-testid="unread-badge"]')?.textContent).toBe("3");
     expect(screen.getByText(/Message requests/)).toBeTruthy();
+  });
+});
+
+describe("ConnectionChip", () => {
+  const net = (contacts: unknown[]) =>
+    ({ peer_id: "me", addrs: [], invite: "", peers: [], routing_table: 0, dht_ready: true, bootstrap: [], nat: { reachability: "private", nat: "symmetric", nat_reason: "", contacts } }) as never;
+
+  it("shows nothing until the node reports the contact", () => {
+    render(<ConnectionChip peer="12D3Bob" />);
+    expect(screen.queryByTestId("conversation-path")).toBeNull();
+  });
+
+  it("says a relayed path, with the reason as its tooltip", () => {
+    store.set({ ...initialModel(), network: net([{ name: "Bob", peer: "12D3Bob", path: "relayed", relay: "12D3R", reason: "through relay R" }]) });
+    render(<ConnectionChip peer="12D3Bob" />);
+    const chip = screen.getByTestId("conversation-path");
+    expect(chip.textContent).toBe("Relayed");
+    expect(chip.getAttribute("title")).toBe("through relay R");
+  });
+
+  it("warns when a relay cut the connection", () => {
+    store.set({ ...initialModel(), network: net([{ name: "Bob", peer: "12D3Bob", path: "none", cut: true, reason: "was cut at 10:00:00" }]) });
+    render(<ConnectionChip peer="12D3Bob" />);
+    const chip = screen.getByTestId("conversation-path");
+    expect(chip.textContent).toMatch(/cut/);
+    expect(chip.dataset.cut).toBe("true");
+    expect(chip.className).toMatch(/warn/);
+  });
+
+  it("names a direct transport", () => {
+    store.set({ ...initialModel(), network: net([{ name: "Bob", peer: "12D3Bob", path: "hole-punched", transport: "QUIC", reason: "" }]) });
+    render(<ConnectionChip peer="12D3Bob" />);
+    expect(screen.getByTestId("conversation-path").textContent).toBe("Direct · hole-punched · QUIC");
   });
 });
