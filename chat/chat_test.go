@@ -279,6 +279,43 @@ func TestGarbageDisconnects(t *testing.T) {
 	waitState(t, carol, "alice", m3.ID, Delivered)
 }
 
+// A peer that starts a frame and stalls loses the stream once the frame
+// is overdue; one that idles between frames keeps it.
+func TestStalledFrameEnds(t *testing.T) {
+	defer func(d time.Duration) { frameTimeout = d }(frameTimeout)
+	frameTimeout = 500 * time.Millisecond
+	d := newDirectory()
+	alice, carol := newUser(t, d), newUser(t, d)
+	befriend(t, alice, carol, "alice", "carol")
+	first, _ := carol.svc.Send("alice", "hello", ID{})
+	waitState(t, carol, "alice", first.ID, Delivered)
+	idle, err := carol.h.NewStream(t.Context(), alice.id(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled, err := carol.h.NewStream(t.Context(), alice.id(), ProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stalled.Write([]byte{100, 'h', 'a', 'l', 'f'}); err != nil { // 100 bytes announced, 4 sent
+		t.Fatal(err)
+	}
+	stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = stalled.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("a stalled frame kept its stream open (%v)", err)
+	}
+	// The idle stream outlived the stalled one's deadline and still works.
+	m, _ := carol.svc.Send("alice", "still here", ID{})
+	waitState(t, carol, "alice", m.ID, Delivered)
+	idle.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := idle.Read(make([]byte, 1)); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Errorf("an idle stream was closed: %v", err)
+	}
+	idle.Close()
+}
+
 // A contact with a new identity: replace keeps the conversation, shows a
 // notice and clears the verified mark. Without replace it is refused.
 func TestIdentityChange(t *testing.T) {

@@ -50,9 +50,11 @@ func (s *Service) depositAll(ctx context.Context, cv *conv, c Contact) error {
 	if !ok {
 		return nil // they never told us their mailbox
 	}
-	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, depositTimeout)
 	defer cancel()
-	if err := s.ensureSession(cctx, cv, c); err != nil {
+	sctx, cancelSession := context.WithTimeout(ctx, streamTimeout)
+	defer cancelSession()
+	if err := s.ensureSession(sctx, cv, c); err != nil {
 		return err
 	}
 	for range maxInflight / maxPayloadItems {

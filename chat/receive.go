@@ -29,6 +29,12 @@ const maxBadFrames = 16
 // contact: a peer cannot flood the UI with them.
 const typingGap = time.Second
 
+// frameTimeout is how long a frame may take to arrive once its first byte
+// has: a stream may idle between frames for as long as the conversation
+// lasts, but a peer cannot hold it, and the frame's buffer, by stalling
+// halfway through one.
+var frameTimeout = 30 * time.Second // a var for tests
+
 // handleStream reads frames from a contact until the stream ends. A frame
 // that breaks the protocol resets the stream and closes the connection to
 // its sender; other conversations are not affected.
@@ -39,6 +45,11 @@ func (s *Service) handleStream(ctx context.Context, st network.Stream) {
 	r := bufio.NewReaderSize(st, 16<<10)
 	bad := 0
 	for {
+		st.SetReadDeadline(time.Time{})
+		_, err := r.Peek(1)
+		if err == nil {
+			st.SetReadDeadline(time.Now().Add(frameTimeout))
+		}
 		body, err := readFrame(r)
 		if err != nil {
 			if errors.Is(err, ErrBadFrame) && ctx.Err() == nil {

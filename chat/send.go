@@ -371,17 +371,22 @@ func (s *Service) dueItems(cv *conv, now time.Time) (due []outItem, next time.Du
 
 // send connects, makes sure there is a session, and writes one payload.
 func (s *Service) send(ctx context.Context, cv *conv, c Contact, now time.Time) error {
-	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	defer cancel()
 	cv.mu.Lock()
 	st := cv.out
 	cv.mu.Unlock()
 	if st == nil {
-		if err := s.o.Connect(cctx, c.Peer, c.Addrs); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+		err := s.o.Connect(cctx, c.Peer, c.Addrs)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("connecting: %w", err)
 		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	if st == nil {
 		var err error
-		st, err = s.o.Host.NewStream(network.WithAllowLimitedConn(cctx, "chat"), c.Peer, ProtocolID)
+		st, err = s.o.Host.NewStream(network.WithAllowLimitedConn(sctx, "chat"), c.Peer, ProtocolID)
 		if err != nil {
 			return fmt.Errorf("opening a chat stream: %w", err)
 		}
@@ -394,7 +399,7 @@ func (s *Service) send(ctx context.Context, cv *conv, c Contact, now time.Time) 
 		clear(cv.sentAt)
 		cv.mu.Unlock()
 	}
-	st.SetWriteDeadline(time.Now().Add(connectTimeout))
+	st.SetWriteDeadline(time.Now().Add(streamTimeout))
 	cv.mu.Lock()
 	ask := cv.askRestart
 	cv.askRestart = false
@@ -407,7 +412,7 @@ func (s *Service) send(ctx context.Context, cv *conv, c Contact, now time.Time) 
 			return fmt.Errorf("writing: %w", err)
 		}
 	}
-	if err := s.ensureSession(cctx, cv, c); err != nil {
+	if err := s.ensureSession(sctx, cv, c); err != nil {
 		return err
 	}
 

@@ -73,7 +73,16 @@ const (
 
 // Timing of delivery; variables so that tests can shorten them.
 var (
-	connectTimeout = 15 * time.Second
+	// connectTimeout bounds reaching a contact: their known addresses,
+	// a DHT lookup, and the dial it finds (a relayed one included).
+	connectTimeout = 30 * time.Second
+	// streamTimeout bounds what follows once connected: opening the
+	// stream, setting up the session (which may fetch their prekeys from
+	// the DHT), and each write.
+	streamTimeout = 15 * time.Second
+	// depositTimeout bounds one round of mailbox deposits for a
+	// conversation, so a slow DHT cannot stall its delivery for long.
+	depositTimeout = 90 * time.Second
 	ackTimeout     = 10 * time.Second
 	minBackoff     = time.Second
 	maxBackoff     = 5 * time.Minute

@@ -182,6 +182,12 @@ func (d *DHT) FindPeer(ctx context.Context, id peer.ID) (peer.AddrInfo, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opts.FindPeerTimeout)
 	defer cancel()
+	// The lookup ends by asking id itself, often over the relayed
+	// connection it has just made to id's circuit address. Without this,
+	// libp2p holds that request until a direct connection appears (none
+	// does behind a symmetric NAT), and the lookup with it, for the whole
+	// timeout.
+	ctx = network.WithAllowLimitedConn(ctx, "dht lookup")
 	rt := d.kad.RoutingTable()
 	inTable := rt.Find(id) != ""
 	ai, err := d.kad.FindPeer(ctx, id)

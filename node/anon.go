@@ -91,23 +91,31 @@ func (n *Node) serveAnonymous(ctx context.Context) error {
 // seedAnonymous introduces the anonymous DHT clients whose routing table
 // is empty to some of the node's own DHT peers, so they work where the
 // node found its peers by mDNS alone, and again after they lost theirs.
-// The drain loop calls it before every drain.
+// The drain loop calls it before every drain; the dials run at once,
+// each within anonSeedTimeout.
 func (n *Node) seedAnonymous(ctx context.Context) {
 	peers := n.dht.Kad().RoutingTable().ListPeers()
+	var wg sync.WaitGroup
 	for _, a := range n.anon {
 		if a.d.RoutingTableSize() > 0 {
 			continue
 		}
 		for _, p := range peers[:min(len(peers), anonSeedPeers)] {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := a.h.Connect(cctx, peer.AddrInfo{ID: p, Addrs: n.host.Peerstore().Addrs(p)})
-			cancel()
-			if err != nil && !errors.Is(err, context.Canceled) {
-				n.log.Debug("introducing an anonymous DHT client", "peer", p, "err", err)
-			}
+			wg.Go(func() {
+				cctx, cancel := context.WithTimeout(ctx, anonSeedTimeout)
+				defer cancel()
+				err := a.h.Connect(cctx, peer.AddrInfo{ID: p, Addrs: n.host.Peerstore().Addrs(p)})
+				if err != nil && !errors.Is(err, context.Canceled) {
+					n.log.Debug("introducing an anonymous DHT client", "peer", p, "err", err)
+				}
+			})
 		}
 	}
+	wg.Wait()
 }
+
+// anonSeedTimeout bounds one introduction of an anonymous client.
+const anonSeedTimeout = 5 * time.Second
 
 func (a *anonymous) close() error {
 	return errors.Join(a.d.Close(), a.h.Close())

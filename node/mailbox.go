@@ -182,8 +182,11 @@ func (n *Node) drainMailbox(ctx context.Context) error {
 	}
 }
 
-// drainOnce runs one drain.
+// drainOnce runs one drain, within drainEvery: one that a slow DHT holds
+// up ends with what it collected, and the next picks up the rest.
 func (n *Node) drainOnce(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, drainEvery)
+	defer cancel()
 	taken, undecryptable, err := DrainInto(ctx, n.drainNet, n.mailboxKeys, n.chat, n.store.Namespace("node-state"), time.Now())
 	if taken > 0 {
 		n.log.Info("collected messages from the mailbox", "envelopes", taken, "undecryptable", undecryptable)

@@ -142,7 +142,7 @@ func (n *Node) Ping(ctx context.Context, target string, count int) (PingResult, 
 	if conns := n.host.Network().ConnsToPeer(ai.ID); len(conns) > 0 {
 		res.Addr = conns[0].RemoteMultiaddr().String()
 	}
-	pctx, cancel := context.WithTimeout(ctx, time.Duration(count)*5*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, min(time.Duration(count)*5*time.Second, maxPingTime))
 	defer cancel()
 	results := ping.Ping(pctx, n.host, ai.ID)
 	for r := range results {
@@ -162,6 +162,7 @@ func (n *Node) Ping(ctx context.Context, target string, count int) (PingResult, 
 
 // Dial budgets.
 const (
+	maxPingTime    = time.Minute // all of one ping's round trips
 	dialTimeout    = 15 * time.Second
 	lanDialTimeout = 5 * time.Second
 )
@@ -222,7 +223,7 @@ func (n *Node) Resolve(ctx context.Context, target string) (peer.AddrInfo, strin
 	if err != nil {
 		return peer.AddrInfo{}, "", fmt.Errorf("%q is not a PeerID, a /p2p multiaddr or an invite", target)
 	}
-	if n.host.Network().Connectedness(id) == network.Connected {
+	if c := n.host.Network().Connectedness(id); c == network.Connected || c == network.Limited { // Limited: relayed
 		return n.host.Peerstore().PeerInfo(id), "connected", nil
 	}
 	if ai, ok := n.lan.get(id); ok {

@@ -63,7 +63,10 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		if err := h.Connect(ctx, *ai); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = h.Connect(cctx, *ai)
+		cancel()
+		if err != nil {
 			return err
 		}
 		deadline := time.Now().Add(30 * time.Second)
