@@ -83,7 +83,7 @@ vet:
 ## bench: benchmarks, each reported against a baseline measured in the same run
 bench: build $(E2E)/node_modules/.package-lock.json
 	@mkdir -p $(BIN)
-	{ $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./dht/ ./chat/ ./cmd/... && \
+	{ $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 90m ./dht/ ./chat/ ./cmd/... && \
 	  $(GO) test -count=1 -run '^$$' -bench . -benchtime 2s ./e2e/ && \
 	  (cd $(E2E) && node bench/ui.bench.mjs) ; } | tee $(BIN)/bench.txt
 

@@ -75,12 +75,19 @@ func (s *natState) observe(p peer.ID, a ma.Multiaddr) {
 // natGuess reads the observations: the same public port seen by several
 // peers is a NAT that keeps its mapping (cone: hole punching works); a
 // different port per peer is a symmetric NAT (it does not); our own
-// listen address seen from outside is no NAT at all.
-func (s *natState) natGuess(listen []ma.Multiaddr) (guess, reason string, observed []string) {
+// listen address seen from outside is no NAT at all. Only the peers we
+// are still connected to count: what one saw over a connection that has
+// closed may be an address the NAT no longer has.
+func (s *natState) natGuess(listen []ma.Multiaddr, connected func(peer.ID) bool) (guess, reason string, observed []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ports := map[string]map[string]int{} // transport → "ip:port" → observers
-	for _, o := range s.observed {
+	observers := 0
+	for p, o := range s.observed {
+		if !connected(p) {
+			continue
+		}
+		observers++
 		ip, port, transport, ok := ipPort(o.addr)
 		if !ok {
 			continue
@@ -90,7 +97,6 @@ func (s *natState) natGuess(listen []ma.Multiaddr) (guess, reason string, observ
 		}
 		ports[transport][ip+":"+port]++
 	}
-	observers := len(s.observed)
 	for transport, seen := range ports {
 		for hp, count := range seen {
 			observed = append(observed, fmt.Sprintf("%s/%s (seen by %d)", hp, transport, count))
@@ -162,7 +168,9 @@ func transportOf(a ma.Multiaddr) string {
 func (n *Node) Doctor() Doctor {
 	listen, _ := n.host.Network().InterfaceListenAddresses() // 0.0.0.0 expanded to the interfaces'
 	d := Doctor{Reachability: reachabilityName(n.nat.getReachability())}
-	d.NAT, d.NATReason, d.Observed = n.nat.natGuess(listen)
+	d.NAT, d.NATReason, d.Observed = n.nat.natGuess(listen, func(p peer.ID) bool {
+		return n.host.Network().Connectedness(p) != network.NotConnected
+	})
 	for _, a := range n.host.Addrs() {
 		d.Addrs = append(d.Addrs, a.String())
 		if isRelayed(a) {

@@ -63,7 +63,11 @@ func BenchmarkColdStart(b *testing.B) {
 	fmt.Fprintf(os.Stdout, "  %-32s %8.2f x\n", "ratio", float64(o)/float64(r))
 }
 
+// median is the middle of d; zero for none.
 func median(d []time.Duration) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]

@@ -43,7 +43,7 @@ func bin(name string) string { return filepath.Join(binDir, name) }
 
 // testEnv keeps the binaries away from the user's config and gives them a
 // passphrase.
-func testEnv(t *testing.T) []string {
+func testEnv(t testing.TB) []string {
 	return []string{
 		"XDG_CONFIG_HOME=" + t.TempDir(),
 		"XDG_DATA_HOME=" + t.TempDir(),
@@ -60,7 +60,7 @@ var (
 	stopWait    = 20 * time.Second
 )
 
-func initNode(t *testing.T, env []string, dataDir string) {
+func initNode(t testing.TB, env []string, dataDir string) {
 	t.Helper()
 	out, errOut, err := proctest.Run(t, env, bin("discordopus"), "init", "--data-dir", dataDir)
 	if err != nil {
@@ -69,7 +69,7 @@ func initNode(t *testing.T, env []string, dataDir string) {
 }
 
 // stopClean sends SIGTERM and requires a clean exit.
-func stopClean(t *testing.T, p *proctest.Proc) {
+func stopClean(t testing.TB, p *proctest.Proc) {
 	t.Helper()
 	if err := p.Signal(t, syscall.SIGTERM, stopWait); err != nil {
 		t.Errorf("%s exited with %v after SIGTERM\nstderr:\n%s", p.Name, err, p.Stderr())

@@ -144,17 +144,34 @@ func (l *Lab) internet() string {
 func (l *Lab) plug(ns, dev string) string {
 	l.t.Helper()
 	inet := l.internet()
-	l.mu.Lock()
-	l.hosts++
-	n := l.hosts
-	l.mu.Unlock()
-	addr := fmt.Sprintf("%s.%d", PublicNet, 10+n)
+	addr, n := l.nextPublic()
 	port := fmt.Sprintf("p%d", n)
 	l.IP("link", "add", dev, "netns", ns, "type", "veth", "peer", "name", port, "netns", inet)
 	l.IP("-n", inet, "link", "set", port, "master", "br0")
 	l.IP("-n", inet, "link", "set", port, "up")
 	l.IP("-n", ns, "addr", "add", addr+"/24", "dev", dev)
 	l.IP("-n", ns, "link", "set", dev, "up")
+	return addr
+}
+
+// nextPublic is the next unused address on the simulated internet.
+func (l *Lab) nextPublic() (addr string, n int) {
+	l.mu.Lock()
+	l.hosts++
+	n = l.hosts
+	l.mu.Unlock()
+	return fmt.Sprintf("%s.%d", PublicNet, 10+n), n
+}
+
+// Renumber gives a home router a new public address, as an ISP does to a
+// home connection now and then, and returns it. The router forgets its
+// translations with the old address (the kernel drops them with it), so
+// every connection through it breaks, as it does at home.
+func (l *Lab) Renumber(h Home) string {
+	l.t.Helper()
+	addr, _ := l.nextPublic()
+	l.IP("-n", h.Router, "addr", "del", h.Public+"/24", "dev", "wan")
+	l.IP("-n", h.Router, "addr", "add", addr+"/24", "dev", "wan")
 	return addr
 }
 
