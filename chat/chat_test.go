@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"github.com/discordopus/discordopus/store"
 )
@@ -314,6 +316,35 @@ func TestStalledFrameEnds(t *testing.T) {
 		t.Errorf("an idle stream was closed: %v", err)
 	}
 	idle.Close()
+}
+
+// When an acknowledgement is overdue, checkConn pings the contact: a
+// connection that answers is kept, one that does not is closed, so that
+// the next send reconnects or goes to the mailbox instead of writing into
+// a dead stream.
+func TestCheckConn(t *testing.T) {
+	d := newDirectory()
+	alice, bob := newUser(t, d), newUser(t, d)
+	befriend(t, alice, bob, "alice", "bob")
+	m, _ := alice.svc.Send("bob", "hello", ID{})
+	waitState(t, alice, "bob", m.ID, Delivered)
+	cv := alice.svc.conv(mustContact(t, alice, "bob").ID)
+	alice.svc.checkConn(t.Context(), cv, bob.id())
+	if alice.h.Network().Connectedness(bob.id()) != network.Connected {
+		t.Fatal("a connection that answers pings was closed")
+	}
+	// Bob's node no longer answers on this connection.
+	bob.h.RemoveStreamHandler(ping.ID)
+	alice.svc.checkConn(t.Context(), cv, bob.id())
+	if alice.h.Network().Connectedness(bob.id()) == network.Connected {
+		t.Fatal("a connection that does not answer was kept")
+	}
+	cv.mu.Lock()
+	out := cv.out
+	cv.mu.Unlock()
+	if out != nil {
+		t.Error("the stream on the dead connection was kept")
+	}
 }
 
 // A contact with a new identity: replace keeps the conversation, shows a

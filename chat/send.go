@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"github.com/discordopus/discordopus/e2e"
 	"github.com/discordopus/discordopus/store"
@@ -56,6 +57,9 @@ type conv struct {
 	askRestart, restart       bool
 	askedRestart, restartedAt time.Time
 	deposit                   *pendingDeposit // sealed, not yet in the contact's mailbox
+	// stale is set when something sent on the stream went unacknowledged
+	// for ackTimeout: the connection under it may be dead (see checkConn).
+	stale bool
 }
 
 func newConv(id ID) *conv {
@@ -319,6 +323,13 @@ func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done 
 		cv.mu.Unlock()
 		return 0, true
 	}
+	cv.mu.Lock()
+	stale := cv.stale
+	cv.stale = false
+	cv.mu.Unlock()
+	if stale {
+		s.checkConn(ctx, cv, c.Peer)
+	}
 	if err := s.send(ctx, cv, c, now); err != nil {
 		if ctx.Err() != nil {
 			return 0, false
@@ -364,9 +375,37 @@ func (s *Service) dueItems(cv *conv, now time.Time) (due []outItem, next time.Du
 			continue
 		}
 		delete(cv.sentAt, it.ID)
+		cv.stale = true
 		due = append(due, it)
 	}
 	return due, next
+}
+
+// liveTimeout bounds checkConn's ping.
+const liveTimeout = 5 * time.Second
+
+// checkConn asks whether the connection to p still carries anything,
+// when an acknowledgement is overdue. A connection can die silently: a
+// home router that gets a new public address, or a laptop that changes
+// networks, drops it without a word to either end, and libp2p notices
+// only when its keepalives time out, half a minute or more later. Until
+// then resends go into the same dead stream. A ping that gets no answer
+// closes the connection, so the next send reconnects by a path that works
+// or goes to the mailbox.
+func (s *Service) checkConn(ctx context.Context, cv *conv, p peer.ID) {
+	if s.o.Host.Network().Connectedness(p) == network.NotConnected {
+		return
+	}
+	pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "chat liveness"), liveTimeout)
+	defer cancel()
+	if r := <-ping.Ping(pctx, s.o.Host, p); r.Error == nil || ctx.Err() != nil {
+		return // alive, or we are stopping
+	}
+	s.log.Info("the connection to a contact stopped answering; reconnecting", "peer", p)
+	cv.mu.Lock()
+	cv.closeStream()
+	cv.mu.Unlock()
+	s.o.Host.Network().ClosePeer(p)
 }
 
 // send connects, makes sure there is a session, and writes one payload.

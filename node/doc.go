@@ -50,4 +50,37 @@
 // "private_addrs": true keeps them for LAN-only networks and tests. mDNS is
 // unaffected: it exists for exactly those private addresses, and the peers
 // it finds are dialled directly.
+//
+// # Reachability
+//
+// Most people sit behind NATs; every message must still arrive, directly
+// where a hole can be punched and through a community relay where not,
+// and the user is told which and why (Doctor, `discordopus doctor`, the
+// UI's network panel and a chip in each conversation's header).
+//
+//   - Relays: `discordopusd --relay` runs circuit relay v2 with limits set
+//     for conversations, calls and files (RelayLimits: 1 h and 1 GiB per
+//     circuit by default, not libp2p's 2 min and 128 KiB), and advertises
+//     itself in the DHT every hour (dht.ServiceRelay). A relay carries
+//     only the end-to-end encrypted, authenticated libp2p connection
+//     between the two people; it sees neither keys nor plaintext.
+//   - A desktop takes relay candidates from its config, then from the
+//     peers it is connected to that speak the relay protocol, then from
+//     the DHT; AutoRelay reserves at them once AutoNAT says the node is
+//     not reachable, and tries another 30 s after one fails or refuses.
+//   - DCUtR replaces a relayed connection with a hole-punched one where
+//     the NATs allow (cone); behind a symmetric NAT the relay stays.
+//     UPnP/NAT-PMP asks the router for a port where the node listens
+//     beyond loopback.
+//   - Chat, the mailbox and DHT lookups all use relayed connections;
+//     other protocols wait for a direct one.
+//   - When a relay cuts a connection (its limits, or it went away) the
+//     node logs it and Doctor says so for that contact until they are
+//     connected again; the next message reconnects, through another
+//     relay or the same one, or waits in the contact's mailbox. A refused
+//     reservation is told in plain words the same way.
+//   - Every dial and lookup has a deadline (see dht, chat and mailbox for
+//     theirs). A connection that dies silently (a router renumbered, a
+//     laptop moved) is found by the chat's liveness ping once an
+//     acknowledgement is 10 s overdue, not at the keepalive's timeout.
 package node
