@@ -381,27 +381,31 @@ func (s *Service) dueItems(cv *conv, now time.Time) (due []outItem, next time.Du
 	return due, next
 }
 
-// liveTimeout bounds checkConn's ping.
-const liveTimeout = 5 * time.Second
+// liveTimeout bounds checkConn's ping; a var for tests.
+var liveTimeout = 5 * time.Second
 
 // checkConn asks whether the connection to p still carries anything,
 // when an acknowledgement is overdue. A connection can die silently: a
 // home router that gets a new public address, or a laptop that changes
 // networks, drops it without a word to either end, and libp2p notices
 // only when its keepalives time out, half a minute or more later. Until
-// then resends go into the same dead stream. A ping that gets no answer
-// closes the connection, so the next send reconnects by a path that works
-// or goes to the mailbox.
+// then resends go into the same dead stream. A ping that gets no answer in
+// time closes the connection, so the next send reconnects by a path that
+// works or goes to the mailbox. A ping that fails at once (refused, say)
+// proves the connection carries answers, and it is kept.
 func (s *Service) checkConn(ctx context.Context, cv *conv, p peer.ID) {
 	if s.o.Host.Network().Connectedness(p) == network.NotConnected {
 		return
 	}
 	pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "chat liveness"), liveTimeout)
 	defer cancel()
-	if r := <-ping.Ping(pctx, s.o.Host, p); r.Error == nil || ctx.Err() != nil {
-		return // alive, or we are stopping
+	// libp2p's ping ends its channel without a result when its context
+	// ends: no result is no answer.
+	r, answered := <-ping.Ping(pctx, s.o.Host, p)
+	if ctx.Err() != nil || answered && pctx.Err() == nil {
+		return // we are stopping, or the peer answered (even with an error)
 	}
-	s.log.Info("the connection to a contact stopped answering; reconnecting", "peer", p)
+	s.log.Info("the connection to a contact stopped answering; reconnecting", "peer", p, "err", r.Error)
 	cv.mu.Lock()
 	cv.closeStream()
 	cv.mu.Unlock()

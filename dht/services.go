@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base32"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p-kad-dht/records"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -84,16 +86,38 @@ func (d *DHT) FindService(ctx context.Context, s Service, limit int) []peer.Addr
 }
 
 // providerOptions make kad keep provider records only for our services,
-// only serviceValidity long.
+// only serviceValidity long. kad's read cache goes: it keeps what it is
+// sent per key whatever the store kept, which would undo the store's
+// filter and bound; without it reads go to the store (plus kad's write
+// buffer of at most a few hundred records, flushed into the store).
 func providerOptions() (ds.Batching, []records.Option) {
-	return newServiceStore(maxServiceRecords), []records.Option{records.ProvideValidity(serviceValidity)}
+	return newServiceStore(maxServiceRecords), []records.Option{records.ProvideValidity(serviceValidity), records.Cache(noCache{})}
 }
+
+// noCache is an LRU cache (hashicorp's simplelru interface) that holds
+// nothing.
+type noCache struct{}
+
+func (noCache) Add(key, value any) bool        { return false }
+func (noCache) Get(key any) (any, bool)        { return nil, false }
+func (noCache) Contains(key any) bool          { return false }
+func (noCache) Peek(key any) (any, bool)       { return nil, false }
+func (noCache) Remove(key any) bool            { return false }
+func (noCache) RemoveOldest() (any, any, bool) { return nil, nil, false }
+func (noCache) GetOldest() (any, any, bool)    { return nil, nil, false }
+func (noCache) Keys() []any                    { return nil }
+func (noCache) Len() int                       { return 0 }
+func (noCache) Purge()                         {}
+func (noCache) Resize(int) int                 { return 0 }
 
 // serviceStore is the DHT's provider datastore. kad would store provider
 // records for any key anyone sends, without bound, in memory; ours keeps
 // only the records under our services' keys, at most max of them, and
 // drops the rest. Dropping is silent: kad commits records in batches, and
 // one refused record would fail the batch and lose the good ones with it.
+// When full, a new record replaces the one renewed longest ago, so that
+// throwaway identities cannot keep a real relay out for long: each must
+// renew to stay, as the relay does.
 type serviceStore struct {
 	ds.Batching // in memory
 	prefixes    []string
@@ -137,7 +161,9 @@ func (s *serviceStore) Put(ctx context.Context, k ds.Key, v []byte) error {
 		return err
 	}
 	if !had && s.n >= s.max {
-		return nil
+		if err := s.evictOldest(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.Batching.Put(ctx, k, v); err != nil {
 		return err
@@ -145,6 +171,38 @@ func (s *serviceStore) Put(ctx context.Context, k ds.Key, v []byte) error {
 	if !had {
 		s.n++
 	}
+	return nil
+}
+
+// evictOldest removes the record written longest ago (kad's value is its
+// write time as a varint of Unix nanoseconds). Called with s.mu held.
+func (s *serviceStore) evictOldest(ctx context.Context) error {
+	res, err := s.Batching.Query(ctx, dsq.Query{Prefix: records.ProvidersKeyPrefix})
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	var oldest string
+	var oldestAt int64
+	for r := range res.Next() {
+		if r.Error != nil {
+			return r.Error
+		}
+		at, n := binary.Varint(r.Value)
+		if n <= 0 {
+			at = 0 // unreadable: the first to go
+		}
+		if oldest == "" || at < oldestAt {
+			oldest, oldestAt = r.Key, at
+		}
+	}
+	if oldest == "" {
+		return nil
+	}
+	if err := s.Batching.Delete(ctx, ds.RawKey(oldest)); err != nil {
+		return err
+	}
+	s.n--
 	return nil
 }
 

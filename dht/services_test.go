@@ -2,11 +2,13 @@ package dht
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // A node that advertises a service is found by every other node of the
@@ -55,8 +57,9 @@ func TestServiceStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	at := func(i int) []byte { return binary.AppendVarint(nil, int64(1000+i)) } // kad's value: the write time
 	for i := range 5 {
-		if err := b.Put(ctx, relayKey(i), []byte{1}); err != nil {
+		if err := b.Put(ctx, relayKey(i), at(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -76,19 +79,49 @@ func TestServiceStore(t *testing.T) {
 	if has(other) {
 		t.Error("a provider record for a foreign key was kept")
 	}
+	// Past the bound, each new record replaced the oldest.
 	for i := range 5 {
-		if want := i < 3; has(relayKey(i)) != want {
-			t.Errorf("record %d kept = %v, want %v (bound 3)", i, !want, want)
+		if want := i >= 2; has(relayKey(i)) != want {
+			t.Errorf("record %d kept = %v, want %v (bound 3, oldest go first)", i, !want, want)
 		}
 	}
 	// Renewing a held record is not a new one; deleting makes room.
-	if err := s.Put(ctx, relayKey(0), []byte{2}); err != nil || s.n != 3 {
+	if err := s.Put(ctx, relayKey(2), at(10)); err != nil || s.n != 3 {
 		t.Fatalf("renewal: %v, %d held", err, s.n)
 	}
-	if err := s.Delete(ctx, relayKey(1)); err != nil {
+	if err := s.Delete(ctx, relayKey(3)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Put(ctx, relayKey(4), []byte{1}); err != nil || !has(relayKey(4)) {
-		t.Errorf("no room after a delete: %v", err)
+	if err := s.Put(ctx, relayKey(0), at(11)); err != nil || !has(relayKey(0)) || !has(relayKey(4)) || s.n != 3 {
+		t.Errorf("a delete did not make room: %v, %d held", err, s.n)
+	}
+}
+
+// kad's own cache and write buffer do not get around the store: provider
+// records for a key that is none of our services do not pile up.
+func TestForeignProvidersNotKept(t *testing.T) {
+	tn := newTestNet(t)
+	n := tn.addLoopback(testOptions())
+	ctx := context.Background()
+	key := []byte("some content hash, not a service")
+	ps := n.d.Kad().ProviderStore()
+	// One provider, read back: kad's cache would keep the key from here.
+	if err := ps.AddProvider(ctx, key, peer.AddrInfo{ID: randomPeerID(t)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.GetProviders(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	for range 600 {
+		if err := ps.AddProvider(ctx, key, peer.AddrInfo{ID: randomPeerID(t)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ps.GetProviders(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) >= 300 {
+		t.Errorf("%d providers kept for a foreign key", len(got))
 	}
 }

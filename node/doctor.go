@@ -77,7 +77,8 @@ func (s *natState) observe(p peer.ID, a ma.Multiaddr) {
 // different port per peer is a symmetric NAT (it does not); our own
 // listen address seen from outside is no NAT at all. Only the peers we
 // are still connected to count: what one saw over a connection that has
-// closed may be an address the NAT no longer has.
+// closed may be an address the NAT no longer has (a relayed connection
+// does not count: the observation came from a direct one).
 func (s *natState) natGuess(listen []ma.Multiaddr, connected func(peer.ID) bool) (guess, reason string, observed []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,9 +169,7 @@ func transportOf(a ma.Multiaddr) string {
 func (n *Node) Doctor() Doctor {
 	listen, _ := n.host.Network().InterfaceListenAddresses() // 0.0.0.0 expanded to the interfaces'
 	d := Doctor{Reachability: reachabilityName(n.nat.getReachability())}
-	d.NAT, d.NATReason, d.Observed = n.nat.natGuess(listen, func(p peer.ID) bool {
-		return n.host.Network().Connectedness(p) != network.NotConnected
-	})
+	d.NAT, d.NATReason, d.Observed = n.nat.natGuess(listen, n.directlyConnected)
 	for _, a := range n.host.Addrs() {
 		d.Addrs = append(d.Addrs, a.String())
 		if isRelayed(a) {
@@ -193,6 +192,14 @@ func (n *Node) Doctor() Doctor {
 		}
 	}
 	return d
+}
+
+// directlyConnected says whether a connection to p that is not relayed is
+// open: what p observed of us holds only as long as one is.
+func (n *Node) directlyConnected(p peer.ID) bool {
+	return slices.ContainsFunc(n.host.Network().ConnsToPeer(p), func(c network.Conn) bool {
+		return !isRelayed(c.RemoteMultiaddr())
+	})
 }
 
 func reachabilityName(r network.Reachability) string {

@@ -112,7 +112,7 @@ func (n *Node) serveMDNS(ctx context.Context) error {
 // connected to is left alone: its announced addresses are unproven (it may
 // have dialled us), and anyone on the LAN can announce any PeerID.
 func (n *Node) foundOnLAN(ctx context.Context, ai peer.AddrInfo) {
-	if ai.ID == n.host.ID() {
+	if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
 		return
 	}
 	if n.host.ID() > ai.ID {

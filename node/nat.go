@@ -69,16 +69,32 @@ type reservationTry struct {
 }
 
 // watchCircuits records relayed connections that close leaving the peer
-// unreachable, and logs them: the user is told in doctor and the UI.
+// unreachable, and logs them: the user is told in doctor and the UI. A new
+// connection to the peer, or a last one that was direct, clears the record;
+// closes while the node shuts down are not cuts.
 func (n *Node) watchCircuits() {
-	n.host.Network().Notify(&network.NotifyBundle{DisconnectedF: func(net network.Network, c network.Conn) {
-		if !isRelayed(c.RemoteMultiaddr()) || len(net.ConnsToPeer(c.RemotePeer())) > 0 {
-			return
-		}
-		relay := relayOf(c.RemoteMultiaddr())
-		n.nat.cutCircuit(c.RemotePeer(), relay, time.Now())
-		n.log.Warn("the relayed connection to a peer was cut; reconnecting when there is something to send", "peer", c.RemotePeer(), "relay", relay)
-	}})
+	n.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) { n.nat.clearCut(c.RemotePeer()) },
+		DisconnectedF: func(net network.Network, c network.Conn) {
+			p := c.RemotePeer()
+			if len(net.ConnsToPeer(p)) > 0 || n.closing.Load() {
+				return
+			}
+			if !isRelayed(c.RemoteMultiaddr()) {
+				n.nat.clearCut(p)
+				return
+			}
+			relay := relayOf(c.RemoteMultiaddr())
+			n.nat.cutCircuit(p, relay, time.Now())
+			n.log.Warn("the relayed connection to a peer was cut; reconnecting when there is something to send", "peer", p, "relay", relay)
+		},
+	})
+}
+
+func (s *natState) clearCut(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.cuts, p)
 }
 
 func (s *natState) cutCircuit(p peer.ID, relay string, at time.Time) {

@@ -120,6 +120,7 @@ type Node struct {
 	registry *prometheus.Registry
 
 	closeOnce sync.Once
+	closing   atomic.Bool // set once Close starts
 	closeErr  error
 }
 
@@ -300,6 +301,7 @@ func (n *Node) Serve(ctx context.Context) error {
 // Close releases everything New acquired. Serve calls it on return; call it
 // yourself only for a node you never served.
 func (n *Node) Close() error {
+	n.closing.Store(true)
 	n.closeOnce.Do(func() {
 		var errs []error
 		if n.control != nil {

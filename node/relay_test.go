@@ -129,6 +129,13 @@ func TestRelayRoleLimits(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Connected again: the cut is old news.
+	if err := bob.Connect(ctx, peer.AddrInfo{ID: alice.ID(), Addrs: []ma.Multiaddr{circuit}}); err != nil {
+		t.Fatalf("reconnecting: %v", err)
+	}
+	if cp := bobNode.contactPath("Alice", alice.ID(), "cone"); cp.Cut || cp.Path == "none" {
+		t.Errorf("after reconnecting, doctor says %+v", cp)
+	}
 
 	// The relay reports what it does.
 	body := httpGet(t, "http://"+r.MetricsAddr()+"/metrics")

@@ -265,6 +265,7 @@ func (c *command) run(cfg node.Config, dataDir string) error {
 		fmt.Fprintf(c.out, "peer %s: %s (%d connected)\n", verb, e.Peer, e.Total)
 	})
 	if err != nil {
+		n.Close()
 		return err
 	}
 	go func() {

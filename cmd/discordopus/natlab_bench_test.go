@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"regexp"
@@ -97,10 +98,13 @@ func (w *world) ping(from, to *labPeer) time.Duration {
 }
 
 // trial runs f as a test of its own inside b: a failure ends f, not the
-// benchmark, and is returned; f's cleanups (its lab, its processes) run
-// when f ends. One run that goes wrong is a figure, not an abort.
+// benchmark, and is returned; f's cleanups (its lab, its processes, its
+// directories) run when f ends. One run that goes wrong is a figure, not
+// an abort.
 func trial(b *testing.B, f func(testing.TB)) (failed string) {
-	t := &trialTB{TB: b}
+	ctx, cancel := context.WithCancel(b.Context())
+	t := &trialTB{TB: b, ctx: ctx}
+	t.Cleanup(cancel)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -111,14 +115,19 @@ func trial(b *testing.B, f func(testing.TB)) (failed string) {
 	return strings.Join(t.failures, "; ")
 }
 
-// trialTB is b for one trial: failures are recorded and end the trial's
-// goroutine; cleanups are its own.
+// trialTB is b for one trial. Everything that would end or mark b is
+// recorded instead and ends only the trial's goroutine; cleanups,
+// directories and the context are the trial's own.
 type trialTB struct {
 	testing.TB
+	ctx context.Context
+
 	mu       sync.Mutex
 	failures []string
 	cleanups []func()
 }
+
+func (t *trialTB) Context() context.Context { return t.ctx }
 
 func (t *trialTB) Cleanup(f func()) {
 	t.mu.Lock()
@@ -126,10 +135,25 @@ func (t *trialTB) Cleanup(f func()) {
 	t.cleanups = append(t.cleanups, f)
 }
 
+// cleanup runs the cleanups last first, each to its end even if one fails.
 func (t *trialTB) cleanup() {
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
+	t.mu.Lock()
+	fs := t.cleanups
+	t.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		done := make(chan struct{})
+		go func() { defer close(done); fs[i]() }() // a Fatal in one ends only its goroutine
+		<-done
 	}
+}
+
+func (t *trialTB) TempDir() string {
+	dir, err := os.MkdirTemp("", "natlab-")
+	if err != nil {
+		t.Fatalf("temp dir: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 func (t *trialTB) Errorf(format string, args ...any) {
@@ -139,14 +163,20 @@ func (t *trialTB) Errorf(format string, args ...any) {
 }
 
 func (t *trialTB) Error(args ...any) { t.Errorf("%s", fmt.Sprint(args...)) }
+func (t *trialTB) Fail()             { t.Errorf("failed") }
 
 func (t *trialTB) Fatalf(format string, args ...any) {
 	t.Errorf(format, args...)
 	runtime.Goexit()
 }
 
-func (t *trialTB) Fatal(args ...any) { t.Fatalf("%s", fmt.Sprint(args...)) }
-func (t *trialTB) FailNow()          { t.Fatalf("failed") }
+func (t *trialTB) Fatal(args ...any)                { t.Fatalf("%s", fmt.Sprint(args...)) }
+func (t *trialTB) FailNow()                         { t.Fatalf("failed") }
+func (t *trialTB) Skip(args ...any)                 { t.Fatalf("skipped: %s", fmt.Sprint(args...)) }
+func (t *trialTB) Skipf(format string, args ...any) { t.Fatalf("skipped: "+format, args...) }
+func (t *trialTB) SkipNow()                         { t.Fatalf("skipped") }
+func (t *trialTB) Skipped() bool                    { return false }
+
 func (t *trialTB) Failed() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
