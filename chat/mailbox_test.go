@@ -62,7 +62,7 @@ func TestOfflineViaMailbox(t *testing.T) {
 	}
 	// Bob's worker may be in a backoff from trying Alice before the drain;
 	// what is tested here is where the acks go, not the backoff.
-	bob.svc.peerConnected(alice.id())
+	bob.svc.retryNow(bob.svc.conv(mustContact(t, bob, "alice").ID))
 	waitFor(t, 20*time.Second, "acks in Alice's mailbox", func() (bool, string) {
 		return d.waiting(alice) > 0, ""
 	})
@@ -95,7 +95,7 @@ func TestMailboxTTLFails(t *testing.T) {
 	mu.Lock()
 	clock = clock.Add(mailboxTTL + time.Hour)
 	mu.Unlock()
-	alice.svc.peerConnected(bob.id()) // wake the worker now rather than after its backoff
+	alice.svc.retryNow(alice.svc.conv(mustContact(t, alice, "bob").ID)) // wake the worker now rather than after its backoff
 	waitState(t, alice, "bob", m.ID, Failed)
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
 	"github.com/discordopus/discordopus/e2e"
 	"github.com/discordopus/discordopus/store"
@@ -246,16 +245,28 @@ func (s *Service) kick(cv *conv) {
 	}
 }
 
-// peerConnected retries delivery to p at once instead of waiting out a
-// backoff.
-func (s *Service) peerConnected(p peer.ID) {
+// peerConnected retries delivery to the contact at the other end of a new
+// connection at once. If we had another connection to them, they dialled
+// anew, perhaps because that one died under us without a word (see
+// checkConns); it is checked.
+func (s *Service) peerConnected(conn network.Conn) {
+	p := conn.RemotePeer()
 	c, err := s.contacts.byPeer(p)
 	if err != nil {
 		return
 	}
 	s.mu.Lock()
 	cv := s.convs[c.ID]
+	ctx := s.ctx
 	s.mu.Unlock()
+	if ctx != nil && len(s.o.Host.Network().ConnsToPeer(p)) > 1 {
+		s.wg.Go(func() { s.checkConns(ctx, cv, p, conn) })
+	}
+	s.retryNow(cv)
+}
+
+// retryNow ends a conversation's backoff and wakes its worker.
+func (s *Service) retryNow(cv *conv) {
 	if cv == nil {
 		return
 	}
@@ -328,7 +339,7 @@ func (s *Service) step(ctx context.Context, cv *conv) (wait time.Duration, done 
 	cv.stale = false
 	cv.mu.Unlock()
 	if stale {
-		s.checkConn(ctx, cv, c.Peer)
+		s.checkConns(ctx, cv, c.Peer, nil)
 	}
 	if err := s.send(ctx, cv, c, now); err != nil {
 		if ctx.Err() != nil {
@@ -379,37 +390,6 @@ func (s *Service) dueItems(cv *conv, now time.Time) (due []outItem, next time.Du
 		due = append(due, it)
 	}
 	return due, next
-}
-
-// liveTimeout bounds checkConn's ping; a var for tests.
-var liveTimeout = 5 * time.Second
-
-// checkConn asks whether the connection to p still carries anything,
-// when an acknowledgement is overdue. A connection can die silently: a
-// home router that gets a new public address, or a laptop that changes
-// networks, drops it without a word to either end, and libp2p notices
-// only when its keepalives time out, half a minute or more later. Until
-// then resends go into the same dead stream. A ping that gets no answer in
-// time closes the connection, so the next send reconnects by a path that
-// works or goes to the mailbox. A ping that fails at once (refused, say)
-// proves the connection carries answers, and it is kept.
-func (s *Service) checkConn(ctx context.Context, cv *conv, p peer.ID) {
-	if s.o.Host.Network().Connectedness(p) == network.NotConnected {
-		return
-	}
-	pctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "chat liveness"), liveTimeout)
-	defer cancel()
-	// libp2p's ping ends its channel without a result when its context
-	// ends: no result is no answer.
-	r, answered := <-ping.Ping(pctx, s.o.Host, p)
-	if ctx.Err() != nil || answered && pctx.Err() == nil {
-		return // we are stopping, or the peer answered (even with an error)
-	}
-	s.log.Info("the connection to a contact stopped answering; reconnecting", "peer", p, "err", r.Error)
-	cv.mu.Lock()
-	cv.closeStream()
-	cv.mu.Unlock()
-	s.o.Host.Network().ClosePeer(p)
 }
 
 // send connects, makes sure there is a session, and writes one payload.

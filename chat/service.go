@@ -167,7 +167,7 @@ func (s *Service) Serve(ctx context.Context) error {
 	s.ctx = ctx
 	s.mu.Unlock()
 	s.o.Host.SetStreamHandler(ProtocolID, func(st network.Stream) { s.handleStream(ctx, st) })
-	notifee := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { s.peerConnected(c.RemotePeer()) }}
+	notifee := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { s.peerConnected(c) }}
 	s.o.Host.Network().Notify(notifee)
 
 	// Resume delivery of whatever was queued before a restart.

@@ -99,9 +99,10 @@ func TestNATLabAddressChange(t *testing.T) {
 	w.converse("hole-punched")
 	changed := time.Now()
 	newAddr := w.lab.Renumber(w.aliceHome)
-	w.deliver(w.alice, w.bob, "from my new address", 3*time.Minute)
-	w.deliver(w.bob, w.alice, "got it", 3*time.Minute)
-	t.Logf("both messages delivered %v after the address changed", time.Since(changed).Round(time.Millisecond))
+	toBob := w.deliver(w.alice, w.bob, "from my new address", 3*time.Minute)
+	toAlice := w.deliver(w.bob, w.alice, "got it", 3*time.Minute)
+	t.Logf("both messages delivered %v after the address changed (alice → bob %v, then bob → alice %v)",
+		time.Since(changed).Round(time.Millisecond), toBob.Round(time.Millisecond), toAlice.Round(time.Millisecond))
 	waitUntil(t, 3*time.Minute, "doctor shows alice's new public address", func() (bool, string) {
 		d := w.doctor(w.alice)
 		return strings.Contains(d, "observed: "+newAddr+":"), d
