@@ -58,6 +58,16 @@
 // sent again (the receiver deduplicates by ID), and so is everything
 // unacknowledged when a new stream opens.
 //
+// Deadlines: reaching the contact 30 s (their addresses, a DHT lookup, the
+// dial, relayed or not); the stream, the session and each write 15 s; a
+// frame whose first byte has arrived must arrive whole within 30 s (an
+// idle stream may stay open as long as the conversation). A connection
+// that dies silently (a router renumbered, a laptop moved) is found by a
+// liveness ping on each connection to the contact, 5 s, when an
+// acknowledgement is overdue or the contact dials anew while we thought we
+// were connected (liveness.go); one that does not answer is closed and
+// what went out on it is sent again.
+//
 // # Offline delivery
 //
 // With a Mailbox (package mailbox, wired by package node), each side's
