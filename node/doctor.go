@@ -60,16 +60,7 @@ func (s *natState) observe(p peer.ID, a ma.Multiaddr) {
 	if s.observed == nil {
 		s.observed = map[peer.ID]observation{}
 	}
-	if _, ok := s.observed[p]; !ok && len(s.observed) >= maxObservers {
-		var oldest peer.ID
-		for q, o := range s.observed {
-			if oldest == "" || o.at.Before(s.observed[oldest].at) {
-				oldest = q
-			}
-		}
-		delete(s.observed, oldest)
-	}
-	s.observed[p] = observation{addr: a, at: time.Now()}
+	putBounded(s.observed, p, observation{addr: a, at: time.Now()}, maxObservers, func(o observation) time.Time { return o.at })
 }
 
 // natGuess reads the observations: the same public port seen by several

@@ -56,16 +56,8 @@ func (l *lanPeers) put(ai peer.AddrInfo, now time.Time) {
 	if l.peers == nil {
 		l.peers = make(map[peer.ID]lanEntry)
 	}
-	if _, ok := l.peers[ai.ID]; !ok && len(l.peers) >= maxLANPeers {
-		var oldest peer.ID
-		for id, e := range l.peers {
-			if oldest == "" || e.seen.Before(l.peers[oldest].seen) {
-				oldest = id
-			}
-		}
-		delete(l.peers, oldest)
-	}
-	l.peers[ai.ID] = lanEntry{addrs: ai.Addrs[:min(len(ai.Addrs), maxLANAddrs)], seen: now}
+	e := lanEntry{addrs: ai.Addrs[:min(len(ai.Addrs), maxLANAddrs)], seen: now}
+	putBounded(l.peers, ai.ID, e, maxLANPeers, func(e lanEntry) time.Time { return e.seen })
 }
 
 func (l *lanPeers) get(id peer.ID) (peer.AddrInfo, bool) {

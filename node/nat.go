@@ -103,16 +103,7 @@ func (s *natState) cutCircuit(p peer.ID, relay string, at time.Time) {
 	if s.cuts == nil {
 		s.cuts = map[peer.ID]cut{}
 	}
-	if _, ok := s.cuts[p]; !ok && len(s.cuts) >= maxCuts {
-		var oldest peer.ID
-		for id, c := range s.cuts {
-			if oldest == "" || c.at.Before(s.cuts[oldest].at) {
-				oldest = id
-			}
-		}
-		delete(s.cuts, oldest)
-	}
-	s.cuts[p] = cut{at: at, relay: relay}
+	putBounded(s.cuts, p, cut{at: at, relay: relay}, maxCuts, func(c cut) time.Time { return c.at })
 }
 
 func (s *natState) lastCut(p peer.ID) (cut, bool) {
