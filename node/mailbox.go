@@ -10,12 +10,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/event"
-	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/discordopus/discordopus/chat"
 	"github.com/discordopus/discordopus/keystore"
@@ -139,35 +136,18 @@ func (n *Node) drainMailbox(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
-	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
-	if err != nil {
-		return err
-	}
-	defer sub.Close()
-	// The event bus blocks its emitters while a subscriber's buffer is
-	// full: read it all the time, not only between drains.
 	back := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-sub.Out():
-				if !ok {
-					return
-				}
-				ev := e.(event.EvtPeerConnectednessChanged)
-				if ev.Connectedness == network.Connected && len(n.host.Network().Peers()) == 1 {
-					select { // the first peer after none: back online
-					case back <- struct{}{}:
-					default:
-					}
-				}
+	err := n.WatchPeers(ctx, func(e PeerEvent) {
+		if e.Connected && e.Total == 1 {
+			select { // the first peer after none: back online
+			case back <- struct{}{}:
+			default:
 			}
 		}
 	})
+	if err != nil {
+		return err
+	}
 	t := time.NewTicker(drainEvery)
 	defer t.Stop()
 	for {

@@ -393,6 +393,7 @@ type PeerEvent struct {
 // WatchPeers calls f, from its own goroutine, for every peer that
 // connects or disconnects until ctx ends. It subscribes before it returns,
 // so a caller that watches before Serve misses no peer that Serve brings.
+// f must not block: libp2p's event bus waits for its slowest subscriber.
 func (n *Node) WatchPeers(ctx context.Context, f func(PeerEvent)) error {
 	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {

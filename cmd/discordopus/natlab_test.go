@@ -77,7 +77,7 @@ func TestNATLabRelayLoss(t *testing.T) {
 	t.Logf("six messages delivered %v after the relay vanished", time.Since(lost).Round(time.Millisecond))
 
 	back := time.Now()
-	w.restart(gone)
+	w.start(gone) // the same identity, data and address
 	for _, p := range []*labPeer{w.alice, w.bob} {
 		waitUntil(t, 3*time.Minute, p.name+" reserves at the restarted relay again", func() (bool, string) {
 			d := w.doctor(p)
@@ -199,15 +199,12 @@ func newWorld(t testing.TB, relays int, relayConfig map[string]any) *world {
 	return w
 }
 
+// start runs an infrastructure node, or runs a stopped one again.
 func (w *world) start(in *labInfra) {
 	in.proc = proctest.Start(w.t, w.env, in.argv...)
 	in.proc.Name = in.name
 	in.id = in.proc.WaitFor(w.t, reInfraAddr, startupWait)[2]
 }
-
-// restart starts a stopped infrastructure node again, with the same
-// identity, data and address.
-func (w *world) restart(in *labInfra) { w.start(in) }
 
 // people places Alice and Bob ("public", "cone" or "symmetric"; "" leaves
 // one out for now) and waits until their nodes have joined the DHT.
